@@ -1,0 +1,230 @@
+//! Instruction-precise liveness of locals at each pause site.
+//!
+//! The structured body is lowered to a flat list of operations (uses, definitions, labels and
+//! jumps), then a backward dataflow over that list is iterated until the sets at labels stop
+//! changing (loops need one extra pass per nesting level). The result for a site is the set of
+//! locals read on some path after the call returns before being written: exactly what must
+//! survive an unwind at that call.
+
+use std::collections::HashMap;
+
+use walrus::ir::{Instr, InstrSeqId};
+use walrus::{LocalFunction, LocalId};
+
+enum Op {
+    Use(u32),
+    Def(u32),
+    Site(u32),
+    Label(u32),
+    Jump(u32),
+    CondJump(u32),
+    Table(Box<[u32]>),
+    Exit,
+}
+
+/// A label that nothing defines: branches to it leave the function (nothing is live).
+const EXIT: u32 = u32::MAX;
+
+struct Lowering<'a> {
+    func: &'a LocalFunction,
+    sites: &'a HashMap<InstrSeqId, u32>,
+    index: HashMap<LocalId, u32>,
+    ignored: &'a [LocalId],
+    locals: Vec<LocalId>,
+    ops: Vec<Op>,
+    labels: HashMap<InstrSeqId, u32>,
+    next_label: u32,
+}
+
+impl Lowering<'_> {
+    fn local(&mut self, id: LocalId) -> Option<u32> {
+        if self.ignored.contains(&id) {
+            return None;
+        }
+        let next = self.locals.len() as u32;
+        Some(*self.index.entry(id).or_insert_with(|| {
+            self.locals.push(id);
+            next
+        }))
+    }
+
+    fn label(&mut self) -> u32 {
+        self.next_label += 1;
+        self.next_label - 1
+    }
+
+    fn target(&self, seq: InstrSeqId) -> u32 {
+        *self.labels.get(&seq).unwrap_or(&EXIT)
+    }
+
+    /// Lowers a sequence; iterative over nesting so deep code cannot overflow the stack.
+    fn lower(&mut self, entry: InstrSeqId) {
+        enum Work {
+            Seq(InstrSeqId, usize),
+            Op(Op),
+        }
+        let mut work = vec![Work::Seq(entry, 0)];
+        while let Some(w) = work.pop() {
+            let (seq, from) = match w {
+                Work::Op(op) => {
+                    self.ops.push(op);
+                    continue;
+                }
+                Work::Seq(seq, from) => (seq, from),
+            };
+            let func = self.func;
+            let instrs = &func.block(seq).instrs;
+            for (i, (instr, _)) in instrs.iter().enumerate().skip(from) {
+                let nested: Vec<Work> = match instr {
+                    Instr::LocalGet(g) => {
+                        let x = self.local(g.local);
+                        self.ops.extend(x.map(Op::Use));
+                        Vec::new()
+                    }
+                    Instr::LocalSet(s) => {
+                        let x = self.local(s.local);
+                        self.ops.extend(x.map(Op::Def));
+                        Vec::new()
+                    }
+                    Instr::LocalTee(t) => {
+                        let x = self.local(t.local);
+                        self.ops.extend(x.map(Op::Def));
+                        Vec::new()
+                    }
+                    Instr::Block(b) => {
+                        let end = self.label();
+                        self.labels.insert(b.seq, end);
+                        vec![Work::Seq(b.seq, 0), Work::Op(Op::Label(end))]
+                    }
+                    Instr::Loop(l) => {
+                        let start = self.label();
+                        self.labels.insert(l.seq, start);
+                        vec![Work::Op(Op::Label(start)), Work::Seq(l.seq, 0)]
+                    }
+                    Instr::IfElse(e) => {
+                        let (els, end) = (self.label(), self.label());
+                        self.labels.insert(e.consequent, end);
+                        self.labels.insert(e.alternative, end);
+                        vec![
+                            Work::Op(Op::CondJump(els)),
+                            Work::Seq(e.consequent, 0),
+                            Work::Op(Op::Jump(end)),
+                            Work::Op(Op::Label(els)),
+                            Work::Seq(e.alternative, 0),
+                            Work::Op(Op::Label(end)),
+                        ]
+                    }
+                    Instr::Br(b) => {
+                        self.ops.push(Op::Jump(self.target(b.block)));
+                        Vec::new()
+                    }
+                    Instr::BrIf(b) => {
+                        self.ops.push(Op::CondJump(self.target(b.block)));
+                        Vec::new()
+                    }
+                    Instr::BrTable(t) => {
+                        let mut ls: Vec<u32> = t.blocks.iter().map(|b| self.target(*b)).collect();
+                        ls.push(self.target(t.default));
+                        self.ops.push(Op::Table(ls.into_boxed_slice()));
+                        Vec::new()
+                    }
+                    Instr::Return(_) | Instr::Unreachable(_) => {
+                        self.ops.push(Op::Exit);
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                };
+                if i == 0 {
+                    if let Some(&k) = self.sites.get(&seq) {
+                        self.ops.push(Op::Site(k));
+                    }
+                }
+                if !nested.is_empty() {
+                    // The rest of this sequence waits until the nested code is lowered.
+                    work.push(Work::Seq(seq, i + 1));
+                    work.extend(nested.into_iter().rev());
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Live locals at every site: `result[k]` lists the locals to save and restore at site `k`.
+pub(crate) fn live_at_sites(
+    func: &LocalFunction,
+    sites: &HashMap<InstrSeqId, u32>,
+    site_count: usize,
+    ignored: &[LocalId],
+) -> Vec<Vec<LocalId>> {
+    let mut l = Lowering {
+        func,
+        sites,
+        index: HashMap::new(),
+        ignored,
+        locals: Vec::new(),
+        ops: Vec::new(),
+        labels: HashMap::new(),
+        next_label: 0,
+    };
+    l.lower(func.entry_block());
+    let words = l.locals.len().div_ceil(64).max(1);
+    let mut at_label = vec![vec![0u64; words]; l.next_label as usize];
+    let mut at_site = vec![vec![0u64; words]; site_count];
+    // Iterate to a fixpoint; the last pass (with no change) records the sites.
+    loop {
+        let mut changed = false;
+        let mut cur = vec![0u64; words];
+        for op in l.ops.iter().rev() {
+            match op {
+                Op::Use(x) => cur[*x as usize / 64] |= 1 << (x % 64),
+                Op::Def(x) => cur[*x as usize / 64] &= !(1 << (x % 64)),
+                Op::Site(k) => at_site[*k as usize].copy_from_slice(&cur),
+                Op::Label(lb) => {
+                    let slot = &mut at_label[*lb as usize];
+                    if *slot != cur {
+                        slot.copy_from_slice(&cur);
+                        changed = true;
+                    }
+                }
+                Op::Jump(t) => copy_label(&mut cur, &at_label, *t),
+                Op::CondJump(t) => union_label(&mut cur, &at_label, *t),
+                Op::Table(ts) => {
+                    cur.iter_mut().for_each(|w| *w = 0);
+                    for t in ts.iter() {
+                        union_label(&mut cur, &at_label, *t);
+                    }
+                }
+                Op::Exit => cur.iter_mut().for_each(|w| *w = 0),
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    at_site
+        .iter()
+        .map(|bits| {
+            (0..l.locals.len())
+                .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
+                .map(|i| l.locals[i])
+                .collect()
+        })
+        .collect()
+}
+
+fn copy_label(cur: &mut [u64], at_label: &[Vec<u64>], t: u32) {
+    if t == EXIT {
+        cur.iter_mut().for_each(|w| *w = 0);
+    } else {
+        cur.copy_from_slice(&at_label[t as usize]);
+    }
+}
+
+fn union_label(cur: &mut [u64], at_label: &[Vec<u64>], t: u32) {
+    if t != EXIT {
+        for (c, l) in cur.iter_mut().zip(&at_label[t as usize]) {
+            *c |= *l;
+        }
+    }
+}

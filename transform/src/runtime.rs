@@ -1,0 +1,357 @@
+//! The runtime half of the ABI: the two globals, the exported `asyncify_*` functions, the
+//! frame allocation helpers, and the pure-wasm runtime's `asyncify.*` imports turned into
+//! direct calls of our implementation.
+
+use walrus::ir::{BinaryOp, LoadKind, MemArg, StoreKind, Value};
+use walrus::{
+    ConstExpr, ExportItem, FunctionBuilder, FunctionId, FunctionKind, GlobalId, InstrSeqBuilder,
+    LocalId, MemoryId, Module, ValType,
+};
+
+use crate::analysis::callgraph::RuntimeImports;
+use crate::{Error, Options};
+
+pub(crate) const STATE_NORMAL: i32 = 0;
+pub(crate) const STATE_UNWINDING: i32 = 1;
+pub(crate) const STATE_REWINDING: i32 = 2;
+
+/// The ABI's storage: the two globals and the memory holding the data structure.
+#[derive(Clone, Copy)]
+pub(crate) struct Abi {
+    pub state: GlobalId,
+    pub data: GlobalId,
+    pub memory: MemoryId,
+    /// i32, or i64 for a 64-bit memory.
+    pub ptr: ValType,
+}
+
+/// What instrumented code needs to know about the runtime.
+#[derive(Clone, Copy)]
+pub(crate) struct Runtime {
+    pub abi: Abi,
+    /// `alloc(size) -> frame`: reserves `size` bytes on the asyncify stack, trapping before
+    /// anything is written if they do not fit.
+    pub alloc: FunctionId,
+    /// `pop(size) -> frame`: releases the top `size` bytes and returns their address.
+    pub pop: FunctionId,
+}
+
+impl Abi {
+    pub fn word(&self) -> u64 {
+        if self.ptr == ValType::I64 {
+            8
+        } else {
+            4
+        }
+    }
+
+    pub fn ptr_const(&self, v: u64) -> Value {
+        if self.ptr == ValType::I64 {
+            Value::I64(v as i64)
+        } else {
+            Value::I32(v as i32)
+        }
+    }
+
+    fn op(&self, op32: BinaryOp, op64: BinaryOp) -> BinaryOp {
+        if self.ptr == ValType::I64 {
+            op64
+        } else {
+            op32
+        }
+    }
+
+    pub fn ptr_load(&self) -> LoadKind {
+        if self.ptr == ValType::I64 {
+            LoadKind::I64 { atomic: false }
+        } else {
+            LoadKind::I32 { atomic: false }
+        }
+    }
+
+    fn ptr_store(&self) -> StoreKind {
+        if self.ptr == ValType::I64 {
+            StoreKind::I64 { atomic: false }
+        } else {
+            StoreKind::I32 { atomic: false }
+        }
+    }
+
+    pub fn field(&self, offset: u64) -> MemArg {
+        MemArg {
+            align: self.word() as u32,
+            offset,
+        }
+    }
+
+    /// Pushes `data->stack_pos > data->stack_end` (the stack has overflowed).
+    fn overflowed(&self, b: &mut InstrSeqBuilder) {
+        b.global_get(self.data)
+            .load(self.memory, self.ptr_load(), self.field(0))
+            .global_get(self.data)
+            .load(self.memory, self.ptr_load(), self.field(self.word()))
+            .binop(self.op(BinaryOp::I32GtU, BinaryOp::I64GtU));
+    }
+
+    fn trap_if_overflowed(&self, b: &mut InstrSeqBuilder) {
+        self.overflowed(b);
+        b.if_else(
+            None,
+            |t| {
+                t.unreachable();
+            },
+            |_| {},
+        );
+    }
+
+    /// The body of one of the four start/stop functions.
+    fn api_body(&self, b: &mut InstrSeqBuilder, new_state: i32, data_arg: Option<LocalId>) {
+        b.i32_const(new_state).global_set(self.state);
+        if let Some(arg) = data_arg {
+            b.local_get(arg).global_set(self.data);
+        }
+        self.trap_if_overflowed(b);
+    }
+}
+
+/// Adds the globals, helpers and exports, and implements the `asyncify.*` imports.
+pub(crate) fn install(
+    module: &mut Module,
+    opts: &Options,
+    rt_imports: &RuntimeImports,
+) -> Result<Runtime, Error> {
+    let memory = pick_memory(module, opts)?;
+    let ptr = if module.memories.get(memory).memory64 {
+        ValType::I64
+    } else {
+        ValType::I32
+    };
+    for name in API.iter().map(|(n, _)| n) {
+        let export = format!("asyncify_{name}");
+        if module.exports.iter().any(|e| e.name == export) {
+            return Err(Error::Module(format!(
+                "the module already exports `{export}`: was it asyncified already?"
+            )));
+        }
+    }
+    let zero = ConstExpr::Value(Value::I32(0));
+    let state = module.globals.add_local(ValType::I32, true, false, zero);
+    module.globals.get_mut(state).name = Some("__asyncify_state".into());
+    let data_init = ConstExpr::Value(if ptr == ValType::I64 {
+        Value::I64(0)
+    } else {
+        Value::I32(0)
+    });
+    let data = module.globals.add_local(ptr, true, false, data_init);
+    module.globals.get_mut(data).name = Some("__asyncify_data".into());
+
+    let abi = Abi {
+        state,
+        data,
+        memory,
+        ptr,
+    };
+    let rt = Runtime {
+        abi,
+        alloc: add_alloc(module, &abi),
+        pop: add_pop(module, &abi),
+    };
+
+    for (name, kind) in API {
+        let imported = rt_imports.by_name(name);
+        let id = match imported {
+            Some(fid) => {
+                check_import_sig(module, fid, name, kind, &abi)?;
+                module
+                    .replace_imported_func(fid, |(body, args)| build_api(&abi, kind, body, args))
+                    .map_err(|e| Error::Module(e.to_string()))?
+            }
+            None => {
+                let (params, results) = kind.sig(&abi);
+                let mut b = FunctionBuilder::new(&mut module.types, &params, &results);
+                let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+                build_api(&abi, kind, &mut b.func_body(), &args);
+                b.finish(args, &mut module.funcs)
+            }
+        };
+        module.funcs.get_mut(id).name = Some(format!("asyncify_{name}"));
+        module
+            .exports
+            .add(&format!("asyncify_{name}"), ExportItem::Function(id));
+    }
+    Ok(rt)
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Api {
+    StartUnwind,
+    StopUnwind,
+    StartRewind,
+    StopRewind,
+    GetState,
+}
+
+pub(crate) const API: [(&str, Api); 5] = [
+    ("start_unwind", Api::StartUnwind),
+    ("stop_unwind", Api::StopUnwind),
+    ("start_rewind", Api::StartRewind),
+    ("stop_rewind", Api::StopRewind),
+    ("get_state", Api::GetState),
+];
+
+impl Api {
+    fn sig(self, rt: &Abi) -> (Vec<ValType>, Vec<ValType>) {
+        match self {
+            Api::StartUnwind | Api::StartRewind => (vec![rt.ptr], vec![]),
+            Api::StopUnwind | Api::StopRewind => (vec![], vec![]),
+            Api::GetState => (vec![], vec![ValType::I32]),
+        }
+    }
+}
+
+fn build_api(rt: &Abi, kind: Api, body: &mut InstrSeqBuilder, args: &[LocalId]) {
+    match kind {
+        Api::StartUnwind => rt.api_body(body, STATE_UNWINDING, Some(args[0])),
+        Api::StopUnwind | Api::StopRewind => rt.api_body(body, STATE_NORMAL, None),
+        Api::StartRewind => rt.api_body(body, STATE_REWINDING, Some(args[0])),
+        Api::GetState => {
+            body.global_get(rt.state);
+        }
+    }
+}
+
+fn check_import_sig(
+    module: &Module,
+    fid: FunctionId,
+    name: &str,
+    kind: Api,
+    rt: &Abi,
+) -> Result<(), Error> {
+    let FunctionKind::Import(imp) = &module.funcs.get(fid).kind else {
+        return Ok(());
+    };
+    let (p, r) = module.types.params_results(imp.ty);
+    let (ep, er) = kind.sig(rt);
+    if p != ep.as_slice() || r != er.as_slice() {
+        return Err(Error::Module(format!(
+            "import `asyncify.{name}` has type {p:?} -> {r:?}, expected {ep:?} -> {er:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn pick_memory(module: &mut Module, opts: &Options) -> Result<MemoryId, Error> {
+    if let Some(name) = &opts.memory {
+        return module
+            .exports
+            .iter()
+            .find_map(|e| match e.item {
+                ExportItem::Memory(m) if &e.name == name => Some(m),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Error::option("asyncify-memory", format!("no exported memory `{name}`"))
+            });
+    }
+    let first = module.memories.iter().next().map(|m| m.id());
+    Ok(first.unwrap_or_else(|| module.memories.add_local(false, false, 1, None, None)))
+}
+
+fn add_alloc(module: &mut Module, rt: &Abi) -> FunctionId {
+    let p = rt.ptr;
+    let mut b = FunctionBuilder::new(&mut module.types, &[p], &[p]);
+    let size = module.locals.add(p);
+    let top = module.locals.add(p);
+    let new_top = module.locals.add(p);
+    let (add, lt, gt) = (
+        rt.op(BinaryOp::I32Add, BinaryOp::I64Add),
+        rt.op(BinaryOp::I32LtU, BinaryOp::I64LtU),
+        rt.op(BinaryOp::I32GtU, BinaryOp::I64GtU),
+    );
+    b.func_body()
+        .global_get(rt.data)
+        .load(rt.memory, rt.ptr_load(), rt.field(0))
+        .local_tee(top)
+        .local_get(size)
+        .binop(add)
+        .local_tee(new_top)
+        // Wrapped around, or past the end: trap before a single byte is written.
+        .local_get(top)
+        .binop(lt)
+        .local_get(new_top)
+        .global_get(rt.data)
+        .load(rt.memory, rt.ptr_load(), rt.field(rt.word()))
+        .binop(gt)
+        .binop(BinaryOp::I32Or)
+        .if_else(
+            None,
+            |t| {
+                t.unreachable();
+            },
+            |_| {},
+        )
+        .global_get(rt.data)
+        .local_get(new_top)
+        .store(rt.memory, rt.ptr_store(), rt.field(0))
+        .local_get(top);
+    b.name("__asyncify_alloc".into());
+    b.finish(vec![size], &mut module.funcs)
+}
+
+fn add_pop(module: &mut Module, rt: &Abi) -> FunctionId {
+    let p = rt.ptr;
+    let mut b = FunctionBuilder::new(&mut module.types, &[p], &[p]);
+    let size = module.locals.add(p);
+    let top = module.locals.add(p);
+    b.func_body()
+        .global_get(rt.data)
+        .global_get(rt.data)
+        .load(rt.memory, rt.ptr_load(), rt.field(0))
+        .local_get(size)
+        .binop(rt.op(BinaryOp::I32Sub, BinaryOp::I64Sub))
+        .local_tee(top)
+        .store(rt.memory, rt.ptr_store(), rt.field(0))
+        .local_get(top);
+    b.name("__asyncify_pop".into());
+    b.finish(vec![size], &mut module.funcs)
+}
+
+impl RuntimeImports {
+    /// Finds the module's `asyncify.*` imports; any other name in that module is an error.
+    pub(crate) fn find(module: &Module) -> Result<Self, Error> {
+        let mut rt = RuntimeImports::default();
+        for imp in module.imports.iter() {
+            if imp.module != "asyncify" {
+                continue;
+            }
+            let walrus::ImportKind::Function(fid) = imp.kind else {
+                return Err(Error::Module(format!(
+                    "import `asyncify.{}` must be a function",
+                    imp.name
+                )));
+            };
+            match imp.name.as_str() {
+                "start_unwind" | "stop_rewind" => {
+                    rt.top.insert(fid);
+                }
+                "stop_unwind" | "start_rewind" => {
+                    rt.bottom.insert(fid);
+                }
+                "get_state" => {}
+                other => {
+                    return Err(Error::Module(format!(
+                        "unknown runtime import `asyncify.{other}` (expected start_unwind, \
+                         stop_unwind, start_rewind, stop_rewind or get_state)"
+                    )))
+                }
+            }
+            rt.all.insert(fid);
+            rt.names.push((imp.name.clone(), fid));
+        }
+        Ok(rt)
+    }
+
+    fn by_name(&self, name: &str) -> Option<FunctionId> {
+        self.names.iter().find(|(n, _)| n == name).map(|(_, f)| *f)
+    }
+}
