@@ -231,7 +231,10 @@ struct CHost {
 #[test]
 fn c_program_sleeps_really_return_to_the_host() {
     let wasm = common::build_c(&fixture("c/timer.c"), &[]);
-    let opts = Options { imports: Some(vec!["env.sleep_ms".into()]), ..Options::default() };
+    let opts = Options {
+        imports: Some(vec!["env.sleep_ms".into()]),
+        ..Options::default()
+    };
     let out = asyncify::transform(&wasm, &opts).unwrap();
 
     let engine = common::engine();

@@ -52,11 +52,14 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Is this instruction a call that may unwind (a "pause site")?
+    /// Is this instruction a call that may unwind (a "pause site")? Tail calls and
+    /// `call_ref` count too, so that instrumenting them is refused rather than done wrong.
     pub fn is_site(&self, instr: &Instr) -> bool {
         match instr {
             Instr::Call(c) => self.can_change.contains(&c.func),
-            Instr::CallIndirect(_) => !self.ignore_indirect,
+            Instr::ReturnCall(c) => self.can_change.contains(&c.func),
+            Instr::CallIndirect(_) | Instr::ReturnCallIndirect(_) => !self.ignore_indirect,
+            Instr::CallRef(_) | Instr::ReturnCallRef(_) => !self.ignore_indirect,
             _ => false,
         }
     }
@@ -107,12 +110,7 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
         facts.insert(id, f);
     }
 
-    let name_of = |id: FunctionId| -> String {
-        let f = module.funcs.get(id);
-        f.name
-            .clone()
-            .unwrap_or_else(|| format!("$func{}", id.index()))
-    };
+    let name_of = |id: FunctionId| crate::instrument::func_name(module, id);
     let local_names: Vec<String> = module
         .funcs
         .iter_local()

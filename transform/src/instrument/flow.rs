@@ -373,6 +373,10 @@ impl Flow<'_> {
             Instr::Try(_) | Instr::TryTable(_) => {
                 Err(self.err("a pause inside an exception handling block"))
             }
+            Instr::ReturnCall(_) | Instr::ReturnCallIndirect(_) | Instr::ReturnCallRef(_) => {
+                Err(self.err("a tail call (return_call) to a function that may pause"))
+            }
+            Instr::CallRef(_) => Err(self.err("call_ref to a function that may pause")),
             _ => Err(self.err("an unexpected pausing instruction")),
         }
     }

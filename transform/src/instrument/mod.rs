@@ -45,13 +45,15 @@ pub(crate) fn run(module: &mut Module, plan: &Plan, rt: &Runtime) -> Result<(), 
     Ok(())
 }
 
+/// A function's name for messages: its own name, else an export's, else its index.
 pub(crate) fn func_name(module: &Module, fid: FunctionId) -> String {
-    module
-        .funcs
-        .get(fid)
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("$func{}", fid.index()))
+    if let Some(n) = &module.funcs.get(fid).name {
+        return n.clone();
+    }
+    match module.exports.get_exported_func(fid) {
+        Some(e) => e.name.clone(),
+        None => format!("$func{}", fid.index()),
+    }
 }
 
 /// The zero value of a type, used for skipped results (`None`: not defaultable).

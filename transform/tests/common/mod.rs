@@ -64,7 +64,7 @@ pub fn bits(v: &Val) -> u128 {
     }
 }
 
-fn value_for(ty: &ValType, n: u64) -> Val {
+pub fn value_for(ty: &ValType, n: u64) -> Val {
     match ty {
         ValType::I32 => Val::I32(n as i32),
         ValType::I64 => Val::I64((n as i64).wrapping_mul(0x1_0000_0001)),
@@ -163,14 +163,28 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A runner whose asyncify data lives in the reserved top of the module's `memory`.
     pub fn new(wasm: &[u8], pause: bool, fuel: u64) -> Result<Runner, String> {
+        Self::with_data(wasm, pause, fuel, "memory", DATA, STACK_END)
+    }
+
+    /// A runner whose asyncify data lives at `data` in the exported memory `memory`, with its
+    /// stack ending at `stack_end`.
+    pub fn with_data(
+        wasm: &[u8],
+        pause: bool,
+        fuel: u64,
+        memory: &str,
+        data: u32,
+        stack_end: u32,
+    ) -> Result<Runner, String> {
         let module = Module::new(engine(), wasm).map_err(|e| format!("compile: {e:#}"))?;
         let linker = linker(&module);
         let host = HostState {
             pause,
-            data: DATA,
-            stack_end: STACK_END,
-            data_memory: "memory".into(),
+            data,
+            stack_end,
+            data_memory: memory.into(),
             ..HostState::default()
         };
         let mut store = Store::new(engine(), host);

@@ -1,0 +1,229 @@
+//! The `asyncify` command as a user runs it: formats, Binaryen's spelling, and errors that
+//! name the problem, exit non-zero and leave no output behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_asyncify"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn seed(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/seed")
+        .join(name)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a clean failure: status 1, one line naming `needle`, no panic, no output file.
+fn assert_fails(o: &Output, needle: &str, out: &Path) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(needle), "expected `{needle}` in: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "no output file on error");
+}
+
+#[test]
+fn text_in_binary_out_validates() {
+    let out = tmp("sleep.wasm");
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let wasm = std::fs::read(&out).unwrap();
+    wasmparser::validate(&wasm).unwrap();
+    let exports: Vec<String> = wasmparser::Parser::new(0)
+        .parse_all(&wasm)
+        .filter_map(|p| match p.unwrap() {
+            wasmparser::Payload::ExportSection(s) => Some(
+                s.into_iter()
+                    .map(|e| e.unwrap().name.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for name in [
+        "asyncify_start_unwind",
+        "asyncify_stop_unwind",
+        "asyncify_start_rewind",
+        "asyncify_stop_rewind",
+        "asyncify_get_state",
+    ] {
+        assert!(exports.iter().any(|e| e == name), "missing export {name}");
+    }
+}
+
+#[test]
+fn emit_text_writes_wat_that_parses() {
+    let out = tmp("sleep.wat");
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .args(["-S", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("(module"));
+    wasmparser::validate(&wat::parse_str(&text).unwrap()).unwrap();
+}
+
+#[test]
+fn binaryen_spelling_and_lists_from_files() {
+    let list = tmp("imports.txt");
+    std::fs::write(&list, "env.sleep\n").unwrap();
+    let out = tmp("list.wasm");
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .args([
+            "--asyncify",
+            "-O",
+            "--enable-bulk-memory",
+            "--pass-arg=asyncify-verbose",
+        ])
+        .arg(format!("--pass-arg=asyncify-imports@@{}", list.display()))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("main: calls sleep -> import env.sleep may pause"),
+        "{err}"
+    );
+    // Only env.sleep may pause: the calls to before/after are left alone, so the module is
+    // smaller than in the worst mode.
+    let worst = tmp("worst.wasm");
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .arg("-o")
+        .arg(&worst)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(std::fs::metadata(&out).unwrap().len() < std::fs::metadata(&worst).unwrap().len());
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    let out = tmp("missing.wasm");
+    let o = bin()
+        .arg("/nonexistent/in.wasm")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_fails(&o, "cannot read `/nonexistent/in.wasm`", &out);
+}
+
+#[test]
+fn an_invalid_module_is_rejected() {
+    let input = tmp("bad.wasm");
+    std::fs::write(&input, b"\0asm\x01\0\0\0\x99garbage").unwrap();
+    let out = tmp("bad-out.wasm");
+    let o = bin().arg(&input).arg("-o").arg(&out).output().unwrap();
+    assert_fails(&o, "invalid input module", &out);
+}
+
+#[test]
+fn bad_options_are_named() {
+    let out = tmp("opt.wasm");
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .arg("--pass-arg=asyncify-frobnicate")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_fails(&o, "asyncify-frobnicate", &out);
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .arg("--wibble")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_fails(&o, "unknown option `--wibble`", &out);
+    let o = bin().arg(seed("sleep.wat")).output().unwrap();
+    assert_fails(&o, "no output file given", &out);
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .args(["--only-list", "main", "--add-list", "x", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_fails(&o, "asyncify-onlylist", &out);
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .args(["--memory", "nope", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_fails(&o, "no exported memory `nope`", &out);
+}
+
+#[test]
+fn unsupported_features_name_the_function() {
+    let cases = [
+        (
+            "tail.wat",
+            r#"(module (import "env" "sleep" (func $sleep))
+                (func $t (export "t") (return_call $sleep)))"#,
+            "function `t`: a tail call",
+        ),
+        (
+            "refs.wat",
+            r#"(module (import "env" "sleep" (func $sleep))
+                (func $r (export "r") (result funcref) (local $f funcref)
+                  (local.set $f (ref.func $r)) (call $sleep) (local.get $f)))"#,
+            "function `r`: a reference-typed local live across a pause",
+        ),
+        (
+            "exn.wat",
+            r#"(module (import "env" "sleep" (func $sleep)) (tag $e)
+                (func $x (export "x")
+                  (block $h (try_table (catch_all $h) (call $sleep)))))"#,
+            "function `x`: a pause inside an exception handling block",
+        ),
+    ];
+    for (name, text, needle) in cases {
+        let input = tmp(name);
+        std::fs::write(&input, text).unwrap();
+        let out = tmp(&format!("{name}.out.wasm"));
+        let o = bin().arg(&input).arg("-o").arg(&out).output().unwrap();
+        assert_fails(&o, needle, &out);
+    }
+}
+
+#[test]
+fn an_error_leaves_an_existing_output_untouched() {
+    let out = tmp("keep.wasm");
+    std::fs::write(&out, b"previous").unwrap();
+    let o = bin()
+        .arg("/nonexistent.wat")
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous");
+}

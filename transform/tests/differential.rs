@@ -1,0 +1,241 @@
+//! Differential testing on random modules (wasm-smith, fixed seeds): every exported function
+//! of the original and of the transformed module (worst mode: every import and indirect call
+//! may pause) is called in sequence with the same arguments; the transformed module runs once
+//! without pauses and once pausing at *every* import call (unwind, stop, rewind, continue).
+//! Results, traps, every import call with its arguments, and a hash of memory must match.
+
+mod common;
+
+use arbitrary::Unstructured;
+use common::{value_for, Outcome, Runner};
+use wasmtime::Val;
+
+/// Seeds per shard; the shards run in parallel. 4 x 150 = 600 modules.
+const SHARD: u64 = 150;
+const FUEL: u64 = 300_000;
+/// The memory the host keeps the asyncify data in: added to each module, never used by it.
+const DATA_MEMORY: &str = "__asyncify_data";
+const DATA_PAGES: u64 = 16;
+
+/// The functions wasm-smith may import: a spread of signatures over every numeric type.
+const IMPORTS: &str = r#"(module
+  (import "env" "f0" (func))
+  (import "env" "f1" (func (param i32) (result i32)))
+  (import "env" "f2" (func (param i64 f64) (result f32)))
+  (import "env" "f3" (func (result v128)))
+  (import "env" "f4" (func (param f32 i32) (result i64 i32)))
+  (import "env" "f5" (func (param v128) (result f64))))"#;
+
+fn config(seed: u64) -> wasm_smith::Config {
+    wasm_smith::Config {
+        // Half the modules avoid traps, so more of their code (and import calls) runs.
+        disallow_traps: seed.is_multiple_of(2),
+        min_imports: 3,
+        available_imports: Some(wat::parse_str(IMPORTS).unwrap()),
+        min_funcs: 3,
+        max_funcs: 12,
+        max_imports: 6,
+        max_instructions: 500,
+        max_nesting_depth: 6,
+        max_memories: 1,
+        max_tables: 1,
+        max_memory32_bytes: 4 << 16,
+        max_table_elements: 64,
+        export_everything: true,
+        allow_start_export: true,
+        simd_enabled: true,
+        multi_value_enabled: true,
+        bulk_memory_enabled: true,
+        saturating_float_to_int_enabled: true,
+        sign_extension_ops_enabled: true,
+        // Features the transform rejects around pauses, or that the engine runs
+        // nondeterministically, are off.
+        reference_types_enabled: false,
+        relaxed_simd_enabled: false,
+        exceptions_enabled: false,
+        tail_call_enabled: false,
+        gc_enabled: false,
+        threads_enabled: false,
+        memory64_enabled: false,
+        ..wasm_smith::Config::default()
+    }
+}
+
+fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    // splitmix64: a fixed, dependency-free stream per seed.
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as u8
+        })
+        .collect()
+}
+
+/// The original module with a private data memory added and memory 0 exported as `memory`.
+fn prepare(seed: u64) -> Vec<u8> {
+    let data = random_bytes(seed, 16384);
+    let mut u = Unstructured::new(&data);
+    let module = wasm_smith::Module::new(config(seed), &mut u).expect("wasm-smith");
+    let mut m =
+        walrus::Module::from_buffer(&module.to_bytes()).expect("walrus parses smith output");
+    if let Some(mem0) = m.memories.iter().next().map(|m| m.id()) {
+        if m.exports.iter().all(|e| e.name != "memory") {
+            m.exports.add("memory", mem0);
+        }
+    }
+    add_hooks(&mut m);
+    // Re-exported imports are host functions: calling them runs no wasm to pause.
+    let reexported: Vec<walrus::ExportId> = m
+        .exports
+        .iter()
+        .filter(|e| {
+            matches!(e.item, walrus::ExportItem::Function(f)
+            if matches!(m.funcs.get(f).kind, walrus::FunctionKind::Import(_)))
+        })
+        .map(|e| e.id())
+        .collect();
+    for e in reexported {
+        m.exports.delete(e);
+    }
+    let extra = m.memories.add_local(false, false, DATA_PAGES, None, None);
+    m.exports.add(DATA_MEMORY, extra);
+    m.emit_wasm()
+}
+
+/// Random code rarely calls its imports; a call to a fresh `env.hook` import at the start of
+/// every instruction sequence (function bodies, blocks, loops, if arms) gives each module
+/// many pause points at every nesting depth.
+fn add_hooks(m: &mut walrus::Module) {
+    let ty = m.types.add(&[], &[]);
+    let (hook, _) = m.add_import_func("env", "hook", ty);
+    let funcs: Vec<walrus::FunctionId> = m.funcs.iter_local().map(|(id, _)| id).collect();
+    for f in funcs {
+        let lf = m.funcs.get_mut(f).kind.unwrap_local_mut();
+        let mut seqs = vec![lf.entry_block()];
+        let mut i = 0;
+        while i < seqs.len() {
+            for (instr, _) in lf.block(seqs[i]).instrs.iter() {
+                match instr {
+                    walrus::ir::Instr::Block(b) => seqs.push(b.seq),
+                    walrus::ir::Instr::Loop(l) => seqs.push(l.seq),
+                    walrus::ir::Instr::IfElse(e) => seqs.extend([e.consequent, e.alternative]),
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        for seq in seqs {
+            let call = walrus::ir::Instr::Call(walrus::ir::Call { func: hook });
+            lf.block_mut(seq)
+                .instrs
+                .insert(0, (call, Default::default()));
+        }
+    }
+}
+
+fn stop_comparing(o: &Outcome) -> bool {
+    matches!(&o.result, Err(e) if e.contains("fuel") || e.contains("stack overflow") || e.contains("call stack exhausted"))
+}
+
+/// Returns (exports compared, pauses taken).
+fn check_seed(seed: u64) -> (usize, usize) {
+    let original = prepare(seed);
+    let opts = asyncify::Options {
+        memory: Some(DATA_MEMORY.into()),
+        ..Default::default()
+    };
+    let transformed = asyncify::transform(&original, &opts)
+        .unwrap_or_else(|e| panic!("seed {seed}: transform failed: {e}"))
+        .wasm;
+    let runner = |wasm: &[u8], pause: bool, fuel: u64| {
+        Runner::with_data(wasm, pause, fuel, DATA_MEMORY, 0, (DATA_PAGES << 16) as u32)
+    };
+    let Ok(mut base) = runner(&original, false, FUEL) else {
+        return (0, 0); // instantiation traps (start function or segments): nothing to compare
+    };
+    let mut plain = runner(&transformed, false, FUEL * 20).expect("transformed instantiates");
+    let mut paused = runner(&transformed, true, FUEL * 100).expect("transformed instantiates");
+    let engine_module = wasmtime::Module::new(common::engine(), &original).unwrap();
+    let exports: Vec<(String, Vec<Val>)> = engine_module
+        .exports()
+        .filter_map(|e| {
+            let f = e.ty().func()?.clone();
+            let args = f
+                .params()
+                .enumerate()
+                .map(|(i, t)| value_for(&t, i as u64 + 7))
+                .collect();
+            Some((e.name().to_string(), args))
+        })
+        .collect();
+    let (mut compared, mut pauses) = (0, 0);
+    for (name, args) in exports {
+        let b = base.call(&name, &args);
+        if stop_comparing(&b) {
+            break;
+        }
+        let p = plain.call(&name, &args);
+        assert_eq!(
+            p, b,
+            "seed {seed}, export {name}: transformed without pauses"
+        );
+        let q = paused.call(&name, &args);
+        assert_eq!(
+            q.result, b.result,
+            "seed {seed}, export {name}: result with pauses"
+        );
+        assert_eq!(
+            q.calls, b.calls,
+            "seed {seed}, export {name}: import calls with pauses"
+        );
+        assert_eq!(
+            q.memory, b.memory,
+            "seed {seed}, export {name}: memory with pauses"
+        );
+        assert_eq!(
+            q.pauses,
+            q.calls.len(),
+            "seed {seed}, export {name}: every import call paused"
+        );
+        compared += 1;
+        pauses += q.pauses;
+    }
+    (compared, pauses)
+}
+
+fn shard(n: u64) {
+    let (mut exports, mut pauses) = (0, 0);
+    for seed in n * SHARD..(n + 1) * SHARD {
+        let (e, p) = check_seed(seed);
+        exports += e;
+        pauses += p;
+    }
+    eprintln!("shard {n}: {SHARD} modules, {exports} exports compared, {pauses} pauses");
+    // The shard must really have exercised modules and pauses, not skipped them.
+    assert!(
+        exports > SHARD as usize,
+        "only {exports} exports compared in shard {n}"
+    );
+    assert!(pauses > SHARD as usize, "only {pauses} pauses in shard {n}");
+}
+
+#[test]
+fn random_modules_shard_0() {
+    shard(0);
+}
+#[test]
+fn random_modules_shard_1() {
+    shard(1);
+}
+#[test]
+fn random_modules_shard_2() {
+    shard(2);
+}
+#[test]
+fn random_modules_shard_3() {
+    shard(3);
+}
