@@ -24,6 +24,7 @@
 #![deny(unsafe_code)]
 
 mod analysis;
+mod emit;
 mod error;
 mod instrument;
 pub mod options;
@@ -84,7 +85,7 @@ fn transform_inner(input: &[u8], opts: &Options, emit: Emit) -> Result<Output, E
         .parse(&binary)
         .map_err(|e| Error::InvalidInput(format!("{e:#}")))?;
     let report = transform_module(&mut module, opts)?;
-    let wasm = module.emit_wasm();
+    let wasm = emit::drop_empty_else(module.emit_wasm())?;
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     validator
         .validate_all(&wasm)

@@ -148,6 +148,9 @@ fn check_seed(seed: u64) -> (usize, usize) {
         memory: Some(DATA_MEMORY.into()),
         ..Default::default()
     };
+    if let Ok(dir) = std::env::var("DIFF_DUMP") {
+        std::fs::write(format!("{dir}/seed-{seed}.wasm"), &original).unwrap();
+    }
     let transformed = asyncify::transform(&original, &opts)
         .unwrap_or_else(|e| panic!("seed {seed}: transform failed: {e}"))
         .wasm;

@@ -27,7 +27,12 @@ const EXIT: u32 = u32::MAX;
 
 struct Lowering<'a> {
     func: &'a LocalFunction,
-    sites: &'a HashMap<InstrSeqId, u32>,
+    /// Site sequences: the site's index and the position of its call in the sequence.
+    sites: &'a HashMap<InstrSeqId, (u32, usize)>,
+    /// The asyncify state global (see `is_conditional_store`).
+    state: walrus::GlobalId,
+    /// `if`s whose `then` arm the normal state always takes.
+    guards: &'a std::collections::HashSet<InstrSeqId>,
     index: HashMap<LocalId, u32>,
     ignored: &'a [LocalId],
     locals: Vec<LocalId>,
@@ -46,6 +51,23 @@ impl Lowering<'_> {
             self.locals.push(id);
             next
         }))
+    }
+
+    fn is_conditional_store(
+        &self,
+        instrs: &[(Instr, walrus::ir::InstrLocId)],
+        i: usize,
+        x: LocalId,
+    ) -> bool {
+        matches!(
+            instrs.get(i + 1..i + 5),
+            Some([
+                (Instr::GlobalGet(g), _),
+                (Instr::Unop(walrus::ir::Unop { op: walrus::ir::UnaryOp::I32Eqz }), _),
+                (Instr::Select(_), _),
+                (Instr::LocalSet(s), _),
+            ]) if g.global == self.state && s.local == x
+        )
     }
 
     fn label(&mut self) -> u32 {
@@ -76,6 +98,12 @@ impl Lowering<'_> {
             let instrs = &func.block(seq).instrs;
             for (i, (instr, _)) in instrs.iter().enumerate().skip(from) {
                 let nested: Vec<Work> = match instr {
+                    // `x = state == normal ? v : x` (a store that a rewind passes over) reads
+                    // the old `x` only while rewinding to a later site, where `x` has just been
+                    // restored if it is live there: it is a definition, not a use.
+                    Instr::LocalGet(g) if self.is_conditional_store(instrs, i, g.local) => {
+                        Vec::new()
+                    }
                     Instr::LocalGet(g) => {
                         let x = self.local(g.local);
                         self.ops.extend(x.map(Op::Use));
@@ -100,6 +128,12 @@ impl Lowering<'_> {
                         let start = self.label();
                         self.labels.insert(l.seq, start);
                         vec![Work::Op(Op::Label(start)), Work::Seq(l.seq, 0)]
+                    }
+                    Instr::IfElse(e) if self.guards.contains(&e.consequent) => {
+                        let end = self.label();
+                        self.labels.insert(e.consequent, end);
+                        self.labels.insert(e.alternative, end);
+                        vec![Work::Seq(e.consequent, 0), Work::Op(Op::Label(end))]
                     }
                     Instr::IfElse(e) => {
                         let (els, end) = (self.label(), self.label());
@@ -134,8 +168,8 @@ impl Lowering<'_> {
                     }
                     _ => Vec::new(),
                 };
-                if i == 0 {
-                    if let Some(&k) = self.sites.get(&seq) {
+                if let Some(&(k, pos)) = self.sites.get(&seq) {
+                    if i == pos {
                         self.ops.push(Op::Site(k));
                     }
                 }
@@ -153,13 +187,17 @@ impl Lowering<'_> {
 /// Live locals at every site: `result[k]` lists the locals to save and restore at site `k`.
 pub(crate) fn live_at_sites(
     func: &LocalFunction,
-    sites: &HashMap<InstrSeqId, u32>,
+    sites: &HashMap<InstrSeqId, (u32, usize)>,
+    guards: &std::collections::HashSet<InstrSeqId>,
     site_count: usize,
     ignored: &[LocalId],
+    state: walrus::GlobalId,
 ) -> Vec<Vec<LocalId>> {
     let mut l = Lowering {
         func,
         sites,
+        state,
+        guards,
         index: HashMap::new(),
         ignored,
         locals: Vec::new(),

@@ -1,20 +1,31 @@
 //! Control flow and the operand stack: rewrites each instruction sequence of a function that
-//! can change state so that it can skip forward to a pause site while rewinding.
+//! can change state so that a rewind can skip forward to the site that paused.
 //!
 //! A sequence is split at its *pausing instructions*: calls that may unwind ("sites", numbered
-//! in textual order) and blocks/loops/ifs that contain one. The code between them is a
-//! *segment*. A segment with side effects, traps or branches is wrapped in
-//! `if (state == normal) .. else <zeros> end`, so a rewind skips it; a pure segment runs as is.
-//! A site becomes `if (state == normal || rewind_index == K) call .. end`, followed by
-//! `br_if` to the unwind code when the state says unwinding. An `if` that contains sites picks
-//! its arm from the saved index while rewinding (the sites of each arm have contiguous numbers),
-//! so its condition never needs saving.
+//! in textual order) and blocks/loops/ifs that contain one. The code between two of them is a
+//! *segment*. Each site becomes
 //!
-//! Invariant at a pausing instruction: the operand stack holds exactly its inputs. Values that
-//! lie below them (they survive the pause) are moved into fresh locals right after they are
-//! produced, so liveness saves them like any other local; they are reloaded when needed.
+//! ```text
+//! if (state == normal || rewind_index == K)
+//!   <the call's inputs>  call  (br_if $unwind K when the state says unwinding)
+//!   <the following segment>
+//! end
+//! ```
+//!
+//! Code after the unwind check only ever runs in the normal state, so the segment that follows
+//! a call needs no guard of its own: it lives inside the call's `if`. Only segments at the start
+//! of a sequence or after a block/loop/if are wrapped in `if (state == normal)`, and only when
+//! they are impure (side effects, traps, branches): pure code may run again during a rewind.
+//! An `if` that contains sites picks its arm from the saved index while rewinding (the sites of
+//! each arm have contiguous numbers), so its condition never needs saving.
+//!
+//! Values never flow into a guard from the operand stack (no block parameters, so Binaryen and
+//! MVP tools can read the output): a value that crosses a guard boundary or survives a pause
+//! is moved into a fresh local right after it is produced, and reloaded where it is used.
+//! A call's inputs are computed inside its `if` when that code is pure; otherwise they travel
+//! through locals too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use walrus::ir::*;
 use walrus::{LocalFunction, LocalId, ModuleLocals, ModuleTypes, ValType};
@@ -23,10 +34,13 @@ use super::stack::{seq_sig, TypeCx};
 use super::zero;
 use crate::Error;
 
+type Code = Vec<(Instr, InstrLocId)>;
+
 #[derive(Clone, Copy)]
 enum Loc {
-    /// On the operand stack; `mark` is the output position right after the instruction that
-    /// pushed it, `above` how many values that instruction pushed above this one.
+    /// On the operand stack; `mark` is the position in the current target's code right after
+    /// the instruction that pushed it, `above` how many values that instruction pushed above
+    /// this one.
     Real {
         mark: usize,
         above: usize,
@@ -40,21 +54,46 @@ struct Entry {
     loc: Loc,
 }
 
-struct Segment {
-    start: usize,
-    /// Types on the operand stack at the segment start (all of it is the segment's input).
-    start_types: Vec<ValType>,
-    /// Lowest operand-stack height reached in the segment.
-    min: usize,
+/// Where the current segment's code goes.
+enum Kind {
+    /// Into the enclosing sequence, guarded by `state == normal` unless it is pure.
+    Guarded,
+    /// Into the `if` of the call site that precedes it: runs only in the normal state.
+    Arm { then: InstrSeqId, els: InstrSeqId },
+}
+
+struct Target {
+    kind: Kind,
+    code: Code,
     impure: bool,
+    /// Values on the operand stack pushed inside this target.
+    height: usize,
+    /// The last position at which the operand stack was empty (where the trees computing the
+    /// values now on the stack begin).
+    last_zero: Option<usize>,
+    /// Types pushed by multi-value instructions, by mark.
+    groups: HashMap<usize, Vec<ValType>>,
+}
+
+impl Target {
+    fn new(kind: Kind, code: Code, height: usize) -> Self {
+        let last_zero = (height == 0).then_some(code.len());
+        Target {
+            kind,
+            code,
+            impure: false,
+            height,
+            last_zero,
+            groups: HashMap::new(),
+        }
+    }
 }
 
 struct SeqState {
-    out: Vec<(Instr, InstrLocId)>,
+    /// The sequence's own instructions (guards, sites and structured instructions).
+    out: Code,
     entries: Vec<Entry>,
-    height: usize,
-    seg: Segment,
-    groups: HashMap<usize, Vec<ValType>>,
+    target: Target,
     unreachable: bool,
 }
 
@@ -67,14 +106,53 @@ pub(crate) struct Flow<'a> {
     pub fn_results: usize,
     pub is_site: &'a dyn Fn(&Instr) -> bool,
     pub state: walrus::GlobalId,
-    /// The rewind index (`K` of the site being rewound to).
+    /// The rewind target (`K` of the site being rewound to); 0 in the normal state.
     pub r: LocalId,
+    /// The index of the site called last, which the unwind code saves.
+    pub c: LocalId,
     /// Stand-in branch target for unwinds, patched once the save blocks exist.
     pub placeholder: InstrSeqId,
-    pub loops: std::collections::HashSet<InstrSeqId>,
-    pub has_site: std::collections::HashSet<InstrSeqId>,
-    /// Per site `K`: the sequence holding its call (call at 0, unwind `br_if` at 3).
-    pub sites: Vec<InstrSeqId>,
+    pub loops: HashSet<InstrSeqId>,
+    pub has_site: HashSet<InstrSeqId>,
+    /// Per site `K`: the sequence holding its call and the call's position in it (the unwind
+    /// `br_if` is 2 instructions later).
+    pub sites: Vec<(InstrSeqId, usize)>,
+    /// The `then` arms of the state guards and sites: in the normal state they are always
+    /// taken, and the normal state is all that liveness must follow.
+    pub guards: HashSet<InstrSeqId>,
+}
+
+/// Locals and module state that a piece of code reads or writes (for moving pure code).
+#[derive(Default)]
+struct Effects {
+    reads: HashSet<LocalId>,
+    writes: HashSet<LocalId>,
+    /// Reads globals or memory/table sizes.
+    reads_world: bool,
+    /// May write globals, memory or tables (stores, calls, ...).
+    writes_world: bool,
+    all: bool,
+}
+
+impl Effects {
+    fn everything(&mut self) {
+        self.all = true;
+    }
+
+    fn merge(&mut self, o: &Effects) {
+        self.reads.extend(&o.reads);
+        self.writes.extend(&o.writes);
+        self.reads_world |= o.reads_world;
+        self.writes_world |= o.writes_world;
+        self.all |= o.all;
+    }
+
+    /// Would running `self` (pure) after `later` instead of before it change what it reads?
+    fn conflicts_with(&self, later: &Effects) -> bool {
+        later.all
+            || (self.reads_world && later.writes_world)
+            || self.reads.iter().any(|l| later.writes.contains(l))
+    }
 }
 
 fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
@@ -95,10 +173,6 @@ impl Flow<'_> {
         }
     }
 
-    fn new_local(&mut self, ty: ValType) -> LocalId {
-        self.locals.add(ty)
-    }
-
     /// Is `instr` a pausing instruction: a site, or a construct that contains one?
     fn pauses(&self, instr: &Instr) -> bool {
         if (self.is_site)(instr) {
@@ -112,67 +186,61 @@ impl Flow<'_> {
     pub fn run(&mut self) -> Result<(), Error> {
         let entry = self.lf.entry_block();
         let (_, results) = seq_sig(self.types, self.lf.block(entry).ty);
-        self.process_seq(entry, &[], &results)
+        self.process_seq(entry, Vec::new(), &results)
     }
 
+    /// Rewrites `seq`, whose parameters (if any) are already in the locals of `params`.
     fn process_seq(
         &mut self,
         seq: InstrSeqId,
-        params: &[ValType],
+        params: Vec<Entry>,
         results: &[ValType],
     ) -> Result<(), Error> {
         let instrs = std::mem::take(&mut self.lf.block_mut(seq).instrs);
+        let last = instrs.len().saturating_sub(1);
         let mut st = SeqState {
             out: Vec::with_capacity(instrs.len() + 8),
-            entries: Vec::new(),
-            height: 0,
-            seg: Segment {
-                start: 0,
-                start_types: params.to_vec(),
-                min: params.len(),
-                impure: false,
-            },
-            groups: HashMap::new(),
+            entries: params,
+            target: Target::new(Kind::Guarded, Vec::new(), 0),
             unreachable: false,
         };
-        push_real(&mut st, params);
-        for (instr, loc) in instrs {
+        if self.loops.contains(&seq) && !st.entries.is_empty() {
+            // Copy the loop's transfer locals into the body's own (see
+            // `loop_params_into_locals`); only in the normal state, like any store.
+            let n = st.entries.len();
+            self.materialize(&mut st, n);
+            for i in (0..n).rev() {
+                let l = self.locals.add(st.entries[i].ty);
+                st.target.height -= 1;
+                self.emit(&mut st, LocalSet { local: l });
+                st.entries[i].loc = Loc::Local(l);
+            }
+            st.target.impure = true;
+        }
+        for (i, (instr, loc)) in instrs.into_iter().enumerate() {
             if st.unreachable {
                 break;
             }
             if self.pauses(&instr) {
-                self.pausing(&mut st, instr)?;
+                self.pausing(&mut st, instr, i == last)?;
             } else {
                 self.plain(&mut st, instr, loc)?;
             }
         }
-        if st.unreachable {
-            st.seg.min = 0;
-            self.wrap_segment(&mut st, results)?;
-        } else {
+        if !st.unreachable {
             let n = st.entries.len();
             self.materialize(&mut st, n);
-            let end_types: Vec<ValType> = st.entries.iter().map(|e| e.ty).collect();
-            let results = end_types[st.seg.min..].to_vec();
-            self.wrap_segment(&mut st, &results)?;
         }
+        self.finish_target(&mut st, results)?;
         self.lf.block_mut(seq).instrs = st.out;
         Ok(())
     }
 
     fn effect(&self, st: &SeqState, instr: &Instr) -> Result<super::stack::Effect, Error> {
-        let below: Vec<ValType> = st
-            .entries
-            .iter()
-            .rev()
-            .take(3)
-            .rev()
-            .map(|e| e.ty)
-            .collect();
-        let below = if matches!(instr, Instr::BrIf(_)) {
-            st.entries.iter().map(|e| e.ty).collect()
-        } else {
-            below
+        // Only an untyped select and br_if need the types below them.
+        let below: Vec<ValType> = match instr {
+            Instr::Select(_) | Instr::BrIf(_) => st.entries.iter().map(|e| e.ty).collect(),
+            _ => Vec::new(),
         };
         let loops = &self.loops;
         self.cx
@@ -188,16 +256,50 @@ impl Flow<'_> {
             .map_err(|w| self.err(w))
     }
 
+    /// Appends `instr`; the caller has already applied its effect on `height`.
+    fn emit(&self, st: &mut SeqState, instr: impl Into<Instr>) {
+        st.target.code.push(at(instr));
+        if st.target.height == 0 {
+            st.target.last_zero = Some(st.target.code.len());
+        }
+    }
+
+    fn push_real(&self, st: &mut SeqState, tys: &[ValType]) {
+        let t = &mut st.target;
+        let mark = t.code.len();
+        if tys.len() > 1 {
+            t.groups.insert(mark, tys.to_vec());
+        }
+        for (i, ty) in tys.iter().enumerate() {
+            st.entries.push(Entry {
+                ty: *ty,
+                loc: Loc::Real {
+                    mark,
+                    above: tys.len() - 1 - i,
+                },
+            });
+        }
+        t.height += tys.len();
+    }
+
+    fn pop(&self, st: &mut SeqState, n: usize) {
+        st.entries.truncate(st.entries.len() - n);
+        st.target.height -= n;
+    }
+
     fn plain(&mut self, st: &mut SeqState, instr: Instr, loc: InstrLocId) -> Result<(), Error> {
         let eff = self.effect(st, &instr)?;
         self.materialize(st, eff.pops);
-        pop(st, eff.pops);
-        st.out.push((instr, loc));
-        st.seg.impure |= !eff.pure;
+        self.pop(st, eff.pops);
+        st.target.code.push((instr, loc));
+        st.target.impure |= !eff.pure;
         if eff.ends {
             st.unreachable = true;
         } else {
-            push_real(st, &eff.pushes);
+            if st.target.height == 0 && eff.pushes.is_empty() {
+                st.target.last_zero = Some(st.target.code.len());
+            }
+            self.push_real(st, &eff.pushes);
         }
         Ok(())
     }
@@ -210,132 +312,291 @@ impl Flow<'_> {
         };
         for j in (first + 1..n).rev() {
             if let Loc::Real { .. } = st.entries[j].loc {
-                let t = self.new_local(st.entries[j].ty);
-                st.out.push(at(LocalSet { local: t }));
+                let t = self.locals.add(st.entries[j].ty);
+                st.target.height -= 1;
+                self.emit(st, LocalSet { local: t });
                 st.entries[j].loc = Loc::Local(t);
-                st.height -= 1;
-                st.seg.impure = true;
+                st.target.impure = true;
             }
         }
-        st.seg.min = st.seg.min.min(st.height);
         for j in first..n {
             let Loc::Local(l) = st.entries[j].loc else {
                 unreachable!()
             };
-            st.out.push(at(LocalGet { local: l }));
+            st.target.height += 1;
+            self.emit(st, LocalGet { local: l });
             st.entries[j].loc = Loc::Real {
-                mark: st.out.len(),
+                mark: st.target.code.len(),
                 above: 0,
             };
-            st.height += 1;
         }
     }
 
-    /// Ends the current segment before a pausing instruction with `n` inputs: the inputs are
-    /// on the stack, everything below them is in locals, and the segment is guarded if needed.
-    fn close_segment(&mut self, st: &mut SeqState, n: usize) -> Result<(), Error> {
-        self.materialize(st, n);
+    /// Moves every value still on the stack below the top `n` into locals, inserting the
+    /// `local.set`s right after the instruction that produced the topmost of them.
+    fn spill_below(&mut self, st: &mut SeqState, n: usize) -> Result<(), Error> {
         let below = st.entries.len() - n;
-        if let Some(t) = (0..below)
+        let Some(t) = (0..below)
             .rev()
             .find(|&j| matches!(st.entries[j].loc, Loc::Real { .. }))
-        {
-            let Loc::Real { mark, above } = st.entries[t].loc else {
-                unreachable!()
-            };
-            let above_tys: Vec<ValType> = if above > 0 {
-                let g = &st.groups[&mark];
-                g[g.len() - above..].to_vec()
-            } else {
-                Vec::new()
-            };
-            let tmps: Vec<LocalId> = above_tys.iter().map(|t| self.new_local(*t)).collect();
-            let mut ins: Vec<(Instr, InstrLocId)> = Vec::new();
-            for l in tmps.iter().rev() {
-                ins.push(at(LocalSet { local: *l }));
+        else {
+            return Ok(());
+        };
+        let Loc::Real { mark, above } = st.entries[t].loc else {
+            unreachable!()
+        };
+        let above_tys: Vec<ValType> = if above > 0 {
+            let g = &st.target.groups[&mark];
+            g[g.len() - above..].to_vec()
+        } else {
+            Vec::new()
+        };
+        let tmps: Vec<LocalId> = above_tys.iter().map(|t| self.locals.add(*t)).collect();
+        let mut ins: Code = tmps
+            .iter()
+            .rev()
+            .map(|l| at(LocalSet { local: *l }))
+            .collect();
+        let mut spilled = 0;
+        for j in (0..=t).rev() {
+            if let Loc::Real { .. } = st.entries[j].loc {
+                let ty = st.entries[j].ty;
+                if let ValType::Ref(_) = ty {
+                    return Err(self.err("a reference value on the operand stack across a pause"));
+                }
+                let l = self.locals.add(ty);
+                ins.push(at(LocalSet { local: l }));
+                st.entries[j].loc = Loc::Local(l);
+                spilled += 1;
             }
-            for j in (0..=t).rev() {
-                if let Loc::Real { .. } = st.entries[j].loc {
-                    let ty = st.entries[j].ty;
-                    if let ValType::Ref(_) = ty {
-                        return Err(
-                            self.err("a reference value on the operand stack across a pause")
-                        );
-                    }
-                    let l = self.new_local(ty);
-                    ins.push(at(LocalSet { local: l }));
-                    st.entries[j].loc = Loc::Local(l);
+        }
+        ins.extend(tmps.iter().map(|l| at(LocalGet { local: *l })));
+        let k = ins.len();
+        st.target.code.splice(mark..mark, ins);
+        for e in st.entries.iter_mut() {
+            if let Loc::Real { mark: m, above: a } = e.loc {
+                if m >= mark {
+                    e.loc = Loc::Real {
+                        mark: m + k,
+                        above: a,
+                    };
                 }
             }
-            for l in tmps {
-                ins.push(at(LocalGet { local: l }));
-            }
-            st.out.splice(mark..mark, ins);
-            st.seg.min = 0;
-            st.seg.impure = true;
-            st.height = n;
         }
-        // The stack now holds exactly the inputs. The part of it below the segment's lowest
-        // point was there before the segment started and stays below the guard.
-        let results: Vec<ValType> = st.entries[below + st.seg.min..]
-            .iter()
-            .map(|e| e.ty)
+        let groups = std::mem::take(&mut st.target.groups);
+        st.target.groups = groups
+            .into_iter()
+            .map(|(m, g)| (if m >= mark { m + k } else { m }, g))
             .collect();
-        self.wrap_segment(st, &results)
-    }
-
-    /// Wraps the current segment (`out[seg.start..]`) in a state guard when it is impure.
-    fn wrap_segment(&mut self, st: &mut SeqState, results: &[ValType]) -> Result<(), Error> {
-        if !st.seg.impure || st.out.len() == st.seg.start {
-            return Ok(());
-        }
-        let params = st.seg.start_types[st.seg.min..].to_vec();
-        let body = st.out.split_off(st.seg.start);
-        let ty = InstrSeqType::new(self.types, &params, results);
-        let then = self.lf.builder_mut().dangling_instr_seq(ty).id();
-        self.lf.block_mut(then).instrs = body;
-        let mut skip: Vec<(Instr, InstrLocId)> = params.iter().map(|_| at(Drop {})).collect();
-        for t in results {
-            skip.push(at(self.zero(*t)?));
-        }
-        let els = self.lf.builder_mut().dangling_instr_seq(ty).id();
-        self.lf.block_mut(els).instrs = skip;
-        st.out.push(at(GlobalGet { global: self.state }));
-        st.out.push(at(Unop {
-            op: UnaryOp::I32Eqz,
-        }));
-        st.out.push(at(IfElse {
-            consequent: then,
-            alternative: els,
-        }));
+        st.target.height -= spilled;
+        st.target.last_zero = if above == 0 { Some(mark + k) } else { None };
+        st.target.impure = true;
         Ok(())
     }
 
-    fn zero(&self, t: ValType) -> Result<Instr, Error> {
-        zero(t).ok_or_else(|| self.err("a non-nullable reference value around a pause"))
+    /// Ends the current segment before a pausing instruction with `n` inputs. Returns the code
+    /// that pushes the inputs: pure code moved out of the segment, or reloads of locals. After
+    /// this, every remaining entry is in a local and the segment has been emitted.
+    fn close_segment(&mut self, st: &mut SeqState, n: usize) -> Result<Code, Error> {
+        self.materialize(st, n);
+        self.spill_below(st, n)?;
+        let len = st.entries.len();
+        let first = len - n;
+        // The code range computing each input: from the previous input's mark (or the last
+        // empty-stack point) to its own mark. `None`: not separable from its neighbours.
+        let ranges: Vec<Option<(usize, usize)>> = (first..len)
+            .map(|i| {
+                let Loc::Real { mark, .. } = st.entries[i].loc else {
+                    unreachable!()
+                };
+                let start = if i == first {
+                    st.target.last_zero.filter(|z| *z <= mark)
+                } else {
+                    match st.entries[i - 1].loc {
+                        Loc::Real { mark: m, above: 0 } => Some(m),
+                        _ => None,
+                    }
+                };
+                start.map(|s| (s, mark))
+            })
+            .collect();
+        // Decide from the top down: a pure input moves into the pausing instruction's code
+        // unless code that stays behind (and so now runs before it) writes what it reads.
+        let code_end = st.target.code.len();
+        let top_mark = ranges
+            .last()
+            .and_then(|r| r.map(|(_, m)| m))
+            .unwrap_or(code_end);
+        let mut later = Effects::default();
+        self.effects_of(&st.target.code[top_mark.min(code_end)..], &mut later);
+        let mut moves = vec![false; n];
+        let mut force_temp = false;
+        for k in (0..n).rev() {
+            let Some((a, b)) = ranges[k] else {
+                force_temp = true;
+                later.everything();
+                continue;
+            };
+            let code = &st.target.code[a..b];
+            let mut mine = Effects::default();
+            self.effects_of(code, &mut mine);
+            if !force_temp && self.is_pure(code) && !mine.conflicts_with(&later) {
+                moves[k] = true;
+            } else {
+                later.merge(&mine);
+            }
+            force_temp = false;
+        }
+        // Cut the moved code out (from the top, so earlier ranges keep their positions).
+        let mut moved: Vec<Code> = vec![Code::new(); n];
+        for k in (0..n).rev() {
+            if moves[k] {
+                let (a, b) = ranges[k].unwrap();
+                moved[k] = st.target.code.drain(a..b).collect();
+                st.target.height -= 1;
+            }
+        }
+        // The inputs that stay are now exactly what is on the stack: into locals.
+        let mut temps: Vec<Option<LocalId>> = vec![None; n];
+        for k in (0..n).rev() {
+            if !moves[k] {
+                let l = self.locals.add(st.entries[first + k].ty);
+                st.target.height -= 1;
+                self.emit(st, LocalSet { local: l });
+                st.target.impure = true;
+                temps[k] = Some(l);
+            }
+        }
+        let mut inputs = Code::new();
+        for k in 0..n {
+            match temps[k] {
+                Some(l) => inputs.push(at(LocalGet { local: l })),
+                None => inputs.append(&mut moved[k]),
+            }
+        }
+        st.entries.truncate(first);
+        self.finish_target(st, &[])?;
+        Ok(inputs)
     }
 
-    fn start_segment(&mut self, st: &mut SeqState, outputs: &[ValType]) {
-        st.groups.clear();
-        st.seg = Segment {
-            start: st.out.len(),
-            start_types: outputs.to_vec(),
-            min: outputs.len(),
-            impure: false,
-        };
-        push_real(st, outputs);
+    /// What `code` reads and writes (nested blocks included).
+    fn effects_of(&self, code: &[(Instr, InstrLocId)], fx: &mut Effects) {
+        let mut stack: Vec<&[(Instr, InstrLocId)]> = vec![code];
+        while let Some(code) = stack.pop() {
+            for (i, _) in code {
+                match i {
+                    Instr::LocalGet(g) => {
+                        fx.reads.insert(g.local);
+                    }
+                    Instr::LocalSet(s) => {
+                        fx.writes.insert(s.local);
+                    }
+                    Instr::LocalTee(t) => {
+                        fx.writes.insert(t.local);
+                    }
+                    Instr::GlobalGet(_) | Instr::MemorySize(_) | Instr::TableSize(_) => {
+                        fx.reads_world = true
+                    }
+                    Instr::Const(_)
+                    | Instr::Binop(_)
+                    | Instr::Unop(_)
+                    | Instr::Select(_)
+                    | Instr::Drop(_) => {}
+                    Instr::TernOp(_)
+                    | Instr::V128Bitselect(_)
+                    | Instr::I8x16Swizzle(_)
+                    | Instr::I8x16Shuffle(_) => {}
+                    Instr::RefNull(_) | Instr::RefFunc(_) | Instr::RefIsNull(_) => {}
+                    _ => fx.writes_world = true,
+                }
+                let mut kids = Vec::new();
+                crate::analysis::push_children(i, &mut kids);
+                for k in kids {
+                    stack.push(&self.lf.block(k).instrs);
+                }
+            }
+        }
     }
 
-    fn pausing(&mut self, st: &mut SeqState, instr: Instr) -> Result<(), Error> {
+    /// Emits the current target: an arm gets its code and result type; a guarded segment is
+    /// wrapped in `if (state == normal)` when impure, or emitted as is when pure.
+    fn finish_target(&mut self, st: &mut SeqState, results: &[ValType]) -> Result<(), Error> {
+        let target = std::mem::replace(&mut st.target, Target::new(Kind::Guarded, Vec::new(), 0));
+        let ty = InstrSeqType::new(self.types, &[], results);
+        let zeros = results
+            .iter()
+            .map(|t| self.zero(*t))
+            .collect::<Result<Code, Error>>()?;
+        match target.kind {
+            Kind::Arm { then, els } => {
+                self.lf.block_mut(then).ty = ty;
+                self.lf.block_mut(then).instrs = target.code;
+                self.lf.block_mut(els).ty = ty;
+                self.lf.block_mut(els).instrs = zeros;
+            }
+            Kind::Guarded if target.code.is_empty() => {}
+            Kind::Guarded if !target.impure => st.out.extend(target.code),
+            Kind::Guarded => {
+                let then = self.lf.builder_mut().dangling_instr_seq(ty).id();
+                self.guards.insert(then);
+                self.lf.block_mut(then).instrs = target.code;
+                let els = self.lf.builder_mut().dangling_instr_seq(ty).id();
+                self.lf.block_mut(els).instrs = zeros;
+                st.out.push(at(GlobalGet { global: self.state }));
+                st.out.push(at(Unop {
+                    op: UnaryOp::I32Eqz,
+                }));
+                st.out.push(at(IfElse {
+                    consequent: then,
+                    alternative: els,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_pure(&self, code: &[(Instr, InstrLocId)]) -> bool {
+        code.iter().all(|(i, _)| match i {
+            Instr::LocalGet(_) | Instr::GlobalGet(_) | Instr::Const(_) | Instr::Drop(_) => true,
+            Instr::Binop(b) => !super::ops::binop_can_trap(b.op),
+            Instr::Unop(u) => !super::ops::unop_can_trap(u.op),
+            Instr::Select(_) | Instr::TernOp(_) | Instr::V128Bitselect(_) => true,
+            Instr::I8x16Swizzle(_) | Instr::I8x16Shuffle(_) | Instr::MemorySize(_) => true,
+            Instr::RefNull(_) | Instr::RefFunc(_) | Instr::RefIsNull(_) => true,
+            _ => false,
+        })
+    }
+
+    fn zero(&self, t: ValType) -> Result<(Instr, InstrLocId), Error> {
+        zero(t)
+            .map(at)
+            .ok_or_else(|| self.err("a non-nullable reference value around a pause"))
+    }
+
+    fn pausing(&mut self, st: &mut SeqState, instr: Instr, last: bool) -> Result<(), Error> {
         match instr {
             Instr::Call(_) | Instr::CallIndirect(_) => self.site(st, instr),
-            Instr::Block(Block { seq }) | Instr::Loop(Loop { seq }) => {
+            Instr::Block(Block { seq }) => {
                 let (params, results) = seq_sig(self.types, self.lf.block(seq).ty);
-                self.close_segment(st, params.len())?;
-                pop(st, params.len());
-                self.process_seq(seq, &params, &results)?;
+                let inner = self.params_into_locals(st, &params, 0)?;
+                let code = self.close_segment(st, 0)?;
+                st.out.extend(code);
+                self.lf.block_mut(seq).ty = InstrSeqType::new(self.types, &[], &results);
+                self.process_seq(seq, inner, &results)?;
                 st.out.push(at(instr));
-                self.start_segment(st, &results);
+                self.after_structured(st, &results, last);
+                Ok(())
+            }
+            Instr::Loop(Loop { seq }) => {
+                let (params, results) = seq_sig(self.types, self.lf.block(seq).ty);
+                let inner = self.loop_params_into_locals(st, seq, &params)?;
+                self.reset_target_on_back_edges(seq);
+                let code = self.close_segment(st, 0)?;
+                st.out.extend(code);
+                self.lf.block_mut(seq).ty = InstrSeqType::new(self.types, &[], &results);
+                self.process_seq(seq, inner, &results)?;
+                st.out.push(at(instr));
+                self.after_structured(st, &results, last);
                 Ok(())
             }
             Instr::IfElse(IfElse {
@@ -343,17 +604,21 @@ impl Flow<'_> {
                 alternative,
             }) => {
                 let (params, results) = seq_sig(self.types, self.lf.block(consequent).ty);
-                self.close_segment(st, params.len() + 1)?;
-                pop(st, params.len() + 1);
+                let inner = self.params_into_locals(st, &params, 1)?;
+                let code = self.close_segment(st, 1)?;
+                st.out.extend(code);
+                let ty = InstrSeqType::new(self.types, &[], &results);
+                self.lf.block_mut(consequent).ty = ty;
+                self.lf.block_mut(alternative).ty = ty;
                 let a = self.sites.len() as i32;
-                self.process_seq(consequent, &params, &results)?;
+                self.process_seq(consequent, inner.clone(), &results)?;
                 let m = self.sites.len() as i32;
-                self.process_seq(alternative, &params, &results)?;
+                self.process_seq(alternative, inner, &results)?;
                 let b = self.sites.len() as i32;
                 if m > a {
-                    self.range_check(st, a, m - 1);
+                    self.range_check(&mut st.out, a, m - 1);
                 } else {
-                    self.range_check(st, m, b - 1);
+                    self.range_check(&mut st.out, m, b - 1);
                     st.out.push(at(Unop {
                         op: UnaryOp::I32Eqz,
                     }));
@@ -367,7 +632,7 @@ impl Flow<'_> {
                     consequent,
                     alternative,
                 }));
-                self.start_segment(st, &results);
+                self.after_structured(st, &results, last);
                 Ok(())
             }
             Instr::Try(_) | Instr::TryTable(_) => {
@@ -381,23 +646,190 @@ impl Flow<'_> {
         }
     }
 
+    /// A block's parameters, below its top `keep` inputs, move into locals so the block can
+    /// be rewritten without parameters; returns them as the inner sequence's entries.
+    fn params_into_locals(
+        &mut self,
+        st: &mut SeqState,
+        params: &[ValType],
+        keep: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        let total = params.len() + keep;
+        self.materialize(st, total);
+        self.spill_below(st, keep)?;
+        let len = st.entries.len();
+        let inner = st.entries[len - total..len - keep].to_vec();
+        // The parameters stay in their locals; they are no longer on this sequence's stack.
+        st.entries.drain(len - total..len - keep);
+        Ok(inner)
+    }
+
+    /// A loop's parameters become *transfer locals*: the values entering the loop and every
+    /// branch back to it store into them (the loop loses its parameters), and the body first
+    /// copies them into locals of its own, so a `br_if` not taken cannot disturb them.
+    fn loop_params_into_locals(
+        &mut self,
+        st: &mut SeqState,
+        seq: InstrSeqId,
+        params: &[ValType],
+    ) -> Result<Vec<Entry>, Error> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let transfer: Vec<LocalId> = params.iter().map(|t| self.locals.add(*t)).collect();
+        self.materialize(st, params.len());
+        for l in transfer.iter().rev() {
+            st.target.height -= 1;
+            self.emit(st, LocalSet { local: *l });
+        }
+        st.target.impure = true;
+        st.entries.truncate(st.entries.len() - params.len());
+        self.rewrite_branches_to_loop(seq, &transfer)?;
+        Ok(params
+            .iter()
+            .zip(&transfer)
+            .map(|(ty, l)| Entry {
+                ty: *ty,
+                loc: Loc::Local(*l),
+            })
+            .collect())
+    }
+
+    /// Every branch to `lp` (anywhere inside it) stores its values into `transfer` first.
+    fn rewrite_branches_to_loop(
+        &mut self,
+        lp: InstrSeqId,
+        transfer: &[LocalId],
+    ) -> Result<(), Error> {
+        let mut work = vec![lp];
+        while let Some(seq) = work.pop() {
+            let instrs = std::mem::take(&mut self.lf.block_mut(seq).instrs);
+            let mut out = Code::with_capacity(instrs.len());
+            for (instr, loc) in instrs {
+                crate::analysis::push_children(&instr, &mut work);
+                match &instr {
+                    Instr::Br(b) if b.block == lp => {
+                        out.extend(transfer.iter().rev().map(|l| at(LocalSet { local: *l })));
+                    }
+                    Instr::BrIf(b) if b.block == lp => {
+                        // Not taken, the values stay on the stack: store them, then reload.
+                        let cond = self.locals.add(ValType::I32);
+                        out.push(at(LocalSet { local: cond }));
+                        out.extend(transfer.iter().rev().map(|l| at(LocalSet { local: *l })));
+                        out.extend(transfer.iter().map(|l| at(LocalGet { local: *l })));
+                        out.push(at(LocalGet { local: cond }));
+                    }
+                    Instr::BrTable(t) if t.default == lp || t.blocks.contains(&lp) => {
+                        // Branches meant for the loop land in a trampoline block first, which
+                        // stores the values and branches on.
+                        let params: Vec<ValType> =
+                            transfer.iter().map(|l| self.locals.get(*l).ty()).collect();
+                        let mut inputs = params.clone();
+                        inputs.push(ValType::I32);
+                        let ty = InstrSeqType::new(self.types, &inputs, &params);
+                        let tramp = self.lf.builder_mut().dangling_instr_seq(ty).id();
+                        let swap = |b: InstrSeqId| if b == lp { tramp } else { b };
+                        let table = BrTable {
+                            blocks: t.blocks.iter().map(|b| swap(*b)).collect(),
+                            default: swap(t.default),
+                        };
+                        self.lf.block_mut(tramp).instrs = vec![(table.into(), loc)];
+                        out.push(at(Block { seq: tramp }));
+                        out.extend(transfer.iter().rev().map(|l| at(LocalSet { local: *l })));
+                        out.push(at(Br { block: lp }));
+                        continue;
+                    }
+                    _ => {}
+                }
+                out.push((instr, loc));
+            }
+            self.lf.block_mut(seq).instrs = out;
+        }
+        Ok(())
+    }
+
+    /// Sites are passed in increasing order except across a loop's back edge, so after a rewind
+    /// completes the target must drop back to 0 before any branch back to a loop with sites.
+    /// (In the normal state `r = 0` is always right, so the reset needs no guard.)
+    fn reset_target_on_back_edges(&mut self, lp: InstrSeqId) {
+        let mut work = vec![lp];
+        while let Some(seq) = work.pop() {
+            let instrs = std::mem::take(&mut self.lf.block_mut(seq).instrs);
+            let mut out = Code::with_capacity(instrs.len() + 2);
+            for (instr, loc) in instrs {
+                crate::analysis::push_children(&instr, &mut work);
+                let back = match &instr {
+                    Instr::Br(b) => b.block == lp,
+                    Instr::BrIf(b) => b.block == lp,
+                    Instr::BrTable(t) => t.default == lp || t.blocks.contains(&lp),
+                    _ => false,
+                };
+                if back {
+                    out.push(i32c(0));
+                    out.push(at(LocalSet { local: self.r }));
+                }
+                out.push((instr, loc));
+            }
+            self.lf.block_mut(seq).instrs = out;
+        }
+    }
+
+    /// After a block, loop or if: its results are on the stack. Unless they end the sequence,
+    /// they move into locals, keeping a saved value when a rewind only passes through.
+    fn after_structured(&mut self, st: &mut SeqState, results: &[ValType], last: bool) {
+        st.target = Target::new(Kind::Guarded, Vec::new(), 0);
+        if last && st.entries.is_empty() {
+            // The results are exactly the sequence's results: leave them on the stack.
+            for ty in results {
+                st.entries.push(Entry {
+                    ty: *ty,
+                    loc: Loc::Real { mark: 0, above: 0 },
+                });
+            }
+            st.target.height = results.len();
+            st.target.last_zero = None;
+            return;
+        }
+        let mut locals = Vec::with_capacity(results.len());
+        for ty in results.iter().rev() {
+            let l = self.locals.add(*ty);
+            let typed = matches!(ty, ValType::Ref(_)).then_some(*ty);
+            st.out.extend([
+                at(LocalGet { local: l }),
+                at(GlobalGet { global: self.state }),
+                at(Unop {
+                    op: UnaryOp::I32Eqz,
+                }),
+                at(Select { ty: typed }),
+                at(LocalSet { local: l }),
+            ]);
+            locals.push(l);
+        }
+        for (ty, l) in results.iter().zip(locals.into_iter().rev()) {
+            st.entries.push(Entry {
+                ty: *ty,
+                loc: Loc::Local(l),
+            });
+        }
+    }
+
     /// Pushes `a <= rewind_index <= b` (a single comparison when `a == b`).
-    fn range_check(&self, st: &mut SeqState, a: i32, b: i32) {
-        st.out.push(at(LocalGet { local: self.r }));
+    fn range_check(&self, out: &mut Code, a: i32, b: i32) {
+        out.push(at(LocalGet { local: self.r }));
         if a == b {
-            st.out.push(i32c(a));
-            st.out.push(at(Binop {
+            out.push(i32c(a));
+            out.push(at(Binop {
                 op: BinaryOp::I32Eq,
             }));
         } else {
             if a != 0 {
-                st.out.push(i32c(a));
-                st.out.push(at(Binop {
+                out.push(i32c(a));
+                out.push(at(Binop {
                     op: BinaryOp::I32Sub,
                 }));
             }
-            st.out.push(i32c(b - a));
-            st.out.push(at(Binop {
+            out.push(i32c(b - a));
+            out.push(at(Binop {
                 op: BinaryOp::I32LeU,
             }));
         }
@@ -405,74 +837,40 @@ impl Flow<'_> {
 
     fn site(&mut self, st: &mut SeqState, instr: Instr) -> Result<(), Error> {
         let eff = self.effect(st, &instr)?;
-        let n = eff.pops;
-        self.close_segment(st, n)?;
-        let inputs: Vec<ValType> = st.entries[st.entries.len() - n..]
-            .iter()
-            .map(|e| e.ty)
-            .collect();
-        pop(st, n);
+        let mut arm = self.close_segment(st, eff.pops)?;
         let k = self.sites.len() as i32;
-        let ty = InstrSeqType::new(self.types, &inputs, &eff.pushes);
-        let call = self.lf.builder_mut().dangling_instr_seq(ty).id();
-        self.lf.block_mut(call).instrs = vec![
+        let then = self.lf.builder_mut().dangling_instr_seq(None).id();
+        let els = self.lf.builder_mut().dangling_instr_seq(None).id();
+        self.sites.push((then, arm.len()));
+        self.guards.insert(then);
+        arm.extend([
             at(instr),
-            i32c(k),
             at(GlobalGet { global: self.state }),
             at(BrIf {
                 block: self.placeholder,
             }),
-            at(Drop {}),
-        ];
-        let mut skip: Vec<(Instr, InstrLocId)> = inputs.iter().map(|_| at(Drop {})).collect();
-        for t in &eff.pushes {
-            skip.push(at(self.zero(*t)?));
-        }
-        let els = self.lf.builder_mut().dangling_instr_seq(ty).id();
-        self.lf.block_mut(els).instrs = skip;
-        self.sites.push(call);
+        ]);
+        // Run the call if K >= r: r is 0 in the normal state and the target while rewinding,
+        // when the sites before it (smaller K) are passed over. K is kept in `c` for the
+        // unwind code.
         st.out.extend([
-            at(GlobalGet { global: self.state }),
-            at(Unop {
-                op: UnaryOp::I32Eqz,
-            }),
-            at(LocalGet { local: self.r }),
             i32c(k),
+            at(LocalTee { local: self.c }),
+            at(LocalGet { local: self.r }),
             at(Binop {
-                op: BinaryOp::I32Eq,
-            }),
-            at(Binop {
-                op: BinaryOp::I32Or,
+                op: BinaryOp::I32GeU,
             }),
             at(IfElse {
-                consequent: call,
+                consequent: then,
                 alternative: els,
             }),
         ]);
-        self.start_segment(st, &eff.pushes);
+        st.target = Target::new(Kind::Arm { then, els }, arm, 0);
+        st.target.last_zero = None;
+        self.push_real(st, &eff.pushes);
+        if eff.pushes.is_empty() {
+            st.target.last_zero = Some(st.target.code.len());
+        }
         Ok(())
     }
-}
-
-fn push_real(st: &mut SeqState, tys: &[ValType]) {
-    let mark = st.out.len();
-    if tys.len() > 1 {
-        st.groups.insert(mark, tys.to_vec());
-    }
-    for (i, t) in tys.iter().enumerate() {
-        st.entries.push(Entry {
-            ty: *t,
-            loc: Loc::Real {
-                mark,
-                above: tys.len() - 1 - i,
-            },
-        });
-    }
-    st.height += tys.len();
-}
-
-fn pop(st: &mut SeqState, n: usize) {
-    st.entries.truncate(st.entries.len() - n);
-    st.height -= n;
-    st.seg.min = st.seg.min.min(st.height);
 }

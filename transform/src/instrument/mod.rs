@@ -3,27 +3,29 @@
 //! The finished function has this shape (`K` is the index of the site that paused):
 //!
 //! ```text
-//! if (state == rewinding) { K = top frame's index; pop the frame; restore its live locals }
+//! if (state == rewinding) { r = top frame's index K; pop the frame; restore its live locals }
 //! block $exit
-//!   block $save_{m-1} (result i32)        ;; one block per distinct set of live locals
+//!   block $save_{m-1}                     ;; one block per distinct set of live locals
 //!     ...
-//!       block $save_0 (result i32)
-//!         <body, rewritten by `flow`>     ;; a site unwinding does `br_if $save_j` with K
-//!         return
+//!       block $save_0
+//!         <body, rewritten by `flow`>     ;; a site that unwinds does `br_if $save_j`,
+//!         return                          ;; with its index K in local `c`
 //!       end
-//!       push frame (live locals of set 0, then K); br $exit
+//!       <save code for set 0>; br $exit
 //!     ...
 //!   end
-//!   push frame for set m-1
+//!   <save code for set m-1>
 //! end
+//! <code shared by the sets, if any>       ;; see `frame`
 //! <zero results>                          ;; returned while unwinding
 //! ```
 //!
-//! Sites with the same live locals share their save and restore code. A frame is the live
-//! locals (largest first, so they stay aligned when the frame is) followed by the i32 index;
-//! the allocation helper checks the end of the asyncify stack before anything is written.
+//! Sites with the same live locals share their save and restore code; `frame` decides how
+//! sets share code with each other. The allocation helper checks the end of the asyncify
+//! stack before anything is written.
 
 mod flow;
+mod frame;
 mod ops;
 mod stack;
 
@@ -122,8 +124,9 @@ fn instrument_local(
     }
     let fn_results = module.types.results(lf.ty()).to_vec();
     let r = module.locals.add(ValType::I32);
+    let c = module.locals.add(ValType::I32);
     let p = module.locals.add(rt.abi.ptr);
-    let placeholder = lf.builder_mut().dangling_instr_seq(ValType::I32).id();
+    let placeholder = lf.builder_mut().dangling_instr_seq(None).id();
 
     let mut flow = flow::Flow {
         types: &mut module.types,
@@ -140,21 +143,31 @@ fn instrument_local(
         is_site: &is_site,
         state: rt.abi.state,
         r,
+        c,
         placeholder,
         loops,
         has_site,
         sites: Vec::new(),
+        guards: HashSet::new(),
     };
     flow.run()?;
     let sites = std::mem::take(&mut flow.sites);
+    let guards = std::mem::take(&mut flow.guards);
     drop(flow);
 
-    let site_map: HashMap<InstrSeqId, u32> = sites
+    let site_map: HashMap<InstrSeqId, (u32, usize)> = sites
         .iter()
         .enumerate()
-        .map(|(k, s)| (*s, k as u32))
+        .map(|(k, (seq, pos))| (*seq, (k as u32, *pos)))
         .collect();
-    let live = live_at_sites(lf, &site_map, sites.len(), &[r, p]);
+    let live = live_at_sites(
+        lf,
+        &site_map,
+        &guards,
+        sites.len(),
+        &[r, c, p],
+        rt.abi.state,
+    );
 
     // Distinct live sets, each with its frame layout.
     let mut set_of_site = Vec::with_capacity(sites.len());
@@ -176,36 +189,38 @@ fn instrument_local(
         });
         set_of_site.push(j);
     }
-    let frames: Vec<Frame> = sets.iter().map(|s| Frame::new(module, s)).collect();
+    let frames = frame::Frames::choose(module, &sets);
 
-    // Save blocks around the body.
+    // Save blocks around the body: one per set, then the code they share.
     let entry = lf.entry_block();
     let mut body = std::mem::take(&mut lf.block_mut(entry).instrs);
     body.push(at(Return {}));
     let exit = lf.builder_mut().dangling_instr_seq(None).id();
-    let mut save_blocks = Vec::with_capacity(frames.len());
+    let mut save_blocks = Vec::with_capacity(frames.sets());
     let mut inner = body;
-    for (j, frame) in frames.iter().enumerate() {
-        let block = lf.builder_mut().dangling_instr_seq(ValType::I32).id();
+    for j in 0..frames.sets() {
+        let block = lf.builder_mut().dangling_instr_seq(None).id();
         lf.block_mut(block).instrs = inner;
         save_blocks.push(block);
         let mut next = vec![at(Block { seq: block })];
-        next.extend(frame.save(rt, r, p));
-        if j + 1 < frames.len() {
+        next.extend(frames.save_stub(rt, j, c, p));
+        if j + 1 < frames.sets() {
             next.push(at(Br { block: exit }));
         }
         inner = next;
     }
     lf.block_mut(exit).instrs = inner;
-    for (k, seq) in sites.iter().enumerate() {
+    let save_common = frames.save_common(lf, rt, c, p);
+    for (k, (seq, pos)) in sites.iter().enumerate() {
         let target = save_blocks[set_of_site[k]];
         let instrs = &mut lf.block_mut(*seq).instrs;
-        debug_assert!(matches!(instrs[3].0, Instr::BrIf(_)));
-        instrs[3].0 = BrIf { block: target }.into();
+        debug_assert!(matches!(instrs[pos + 2].0, Instr::BrIf(_)));
+        instrs[pos + 2].0 = BrIf { block: target }.into();
     }
 
     // The rewind prologue.
-    let restore = restore_dispatch(lf, rt, r, p, &frames, &set_of_site);
+    let mut restore = restore_dispatch(lf, rt, r, p, &frames, &set_of_site);
+    restore.extend(frames.restore_common(lf, rt, p));
     let mut entry_instrs = vec![
         at(GlobalGet {
             global: rt.abi.state,
@@ -255,6 +270,7 @@ fn instrument_local(
         alternative: empty,
     }));
     entry_instrs.push(at(Block { seq: exit }));
+    entry_instrs.extend(save_common);
     for t in &fn_results {
         let z = zero(*t).ok_or_else(|| Error::Unsupported {
             function: name.to_string(),
@@ -304,146 +320,23 @@ fn scan(
     (loops, has_site)
 }
 
-/// One frame layout: which locals, where, and the total size including the index.
-struct Frame {
-    slots: Vec<(LocalId, ValType, u64)>,
-    size: u64,
-}
-
-fn width(t: ValType) -> u64 {
-    match t {
-        ValType::I32 | ValType::F32 => 4,
-        ValType::I64 | ValType::F64 => 8,
-        ValType::V128 => 16,
-        ValType::Ref(_) => unreachable!("reference locals are rejected before layout"),
-    }
-}
-
-fn store_kind(t: ValType) -> StoreKind {
-    match t {
-        ValType::I32 => StoreKind::I32 { atomic: false },
-        ValType::I64 => StoreKind::I64 { atomic: false },
-        ValType::F32 => StoreKind::F32,
-        ValType::F64 => StoreKind::F64,
-        _ => StoreKind::V128,
-    }
-}
-
-fn load_kind(t: ValType) -> LoadKind {
-    match t {
-        ValType::I32 => LoadKind::I32 { atomic: false },
-        ValType::I64 => LoadKind::I64 { atomic: false },
-        ValType::F32 => LoadKind::F32,
-        ValType::F64 => LoadKind::F64,
-        _ => LoadKind::V128,
-    }
-}
-
-impl Frame {
-    fn new(module: &Module, set: &[LocalId]) -> Frame {
-        let mut locals: Vec<(LocalId, ValType)> = set
-            .iter()
-            .map(|l| (*l, module.locals.get(*l).ty()))
-            .collect();
-        locals.sort_by_key(|(_, t)| std::cmp::Reverse(width(*t)));
-        let mut offset = 0;
-        let slots = locals
-            .into_iter()
-            .map(|(l, t)| {
-                let o = offset;
-                offset += width(t);
-                (l, t, o)
-            })
-            .collect();
-        Frame {
-            slots,
-            size: offset + 4,
-        }
-    }
-
-    /// With the site index on the stack: push this frame.
-    fn save(&self, rt: &Runtime, r: LocalId, p: LocalId) -> Vec<(Instr, InstrLocId)> {
-        let mut v = vec![
-            at(LocalSet { local: r }),
-            at(Const {
-                value: rt.abi.ptr_const(self.size),
-            }),
-            at(Call { func: rt.alloc }),
-            at(LocalSet { local: p }),
-        ];
-        for &(l, t, o) in &self.slots {
-            v.push(at(LocalGet { local: p }));
-            v.push(at(LocalGet { local: l }));
-            let arg = MemArg {
-                align: width(t) as u32,
-                offset: o,
-            };
-            v.push(at(Store {
-                memory: rt.abi.memory,
-                kind: store_kind(t),
-                arg,
-            }));
-        }
-        v.push(at(LocalGet { local: p }));
-        v.push(at(LocalGet { local: r }));
-        let arg = MemArg {
-            align: 4,
-            offset: self.size - 4,
-        };
-        v.push(at(Store {
-            memory: rt.abi.memory,
-            kind: StoreKind::I32 { atomic: false },
-            arg,
-        }));
-        v
-    }
-
-    /// Pop this frame and restore its locals.
-    fn restore(&self, rt: &Runtime, p: LocalId) -> Vec<(Instr, InstrLocId)> {
-        let mut v = vec![
-            at(Const {
-                value: rt.abi.ptr_const(self.size),
-            }),
-            at(Call { func: rt.pop }),
-        ];
-        if self.slots.is_empty() {
-            v.push(at(Drop {}));
-            return v;
-        }
-        v.push(at(LocalSet { local: p }));
-        for &(l, t, o) in &self.slots {
-            v.push(at(LocalGet { local: p }));
-            let arg = MemArg {
-                align: width(t) as u32,
-                offset: o,
-            };
-            v.push(at(Load {
-                memory: rt.abi.memory,
-                kind: load_kind(t),
-                arg,
-            }));
-            v.push(at(LocalSet { local: l }));
-        }
-        v
-    }
-}
-
-/// Restores the frame of the site in `r`: direct when all sites share one layout, otherwise
-/// a `br_table` from site index to the layout's restore code (unknown indices trap).
+/// Restores the frame of the site in `r`: direct when all sites share one set, otherwise a
+/// `br_table` from site index to the set's restore code (unknown indices trap).
 fn restore_dispatch(
     lf: &mut LocalFunction,
     rt: &Runtime,
     r: LocalId,
     p: LocalId,
-    frames: &[Frame],
+    frames: &frame::Frames,
     set_of_site: &[usize],
 ) -> Vec<(Instr, InstrLocId)> {
-    if frames.len() == 1 {
-        return frames[0].restore(rt, p);
+    let n = frames.sets();
+    if n == 1 {
+        return frames.restore_stub(rt, 0, p);
     }
     let done = lf.builder_mut().dangling_instr_seq(None).id();
     let bad = lf.builder_mut().dangling_instr_seq(None).id();
-    let targets: Vec<InstrSeqId> = (0..frames.len())
+    let targets: Vec<InstrSeqId> = (0..n)
         .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
         .collect();
     lf.block_mut(bad).instrs = vec![
@@ -454,11 +347,11 @@ fn restore_dispatch(
         }),
     ];
     let mut inner = vec![at(Block { seq: bad }), at(Unreachable {})];
-    for (j, frame) in frames.iter().enumerate() {
-        lf.block_mut(targets[j]).instrs = inner;
-        inner = vec![at(Block { seq: targets[j] })];
-        inner.extend(frame.restore(rt, p));
-        if j + 1 < frames.len() {
+    for (j, target) in targets.iter().enumerate() {
+        lf.block_mut(*target).instrs = inner;
+        inner = vec![at(Block { seq: *target })];
+        inner.extend(frames.restore_stub(rt, j, p));
+        if j + 1 < n {
             inner.push(at(Br { block: done }));
         }
     }
