@@ -99,7 +99,9 @@ pub fn transform_module(module: &mut walrus::Module, opts: &Options) -> Result<R
     let rt_imports = RuntimeImports::find(module)?;
     let plan = callgraph::analyze(module, opts, &rt_imports);
     let rt = runtime::install(module, opts, &rt_imports)?;
-    instrument::run(module, &plan, &rt)?;
+    if instrument::run(module, &plan, &rt)? == 0 {
+        rt.remove_unused_helpers(module);
+    }
     let instrumented = plan
         .instrument
         .iter()

@@ -34,6 +34,8 @@ pub(crate) struct Runtime {
     pub alloc: FunctionId,
     /// `pop(size) -> frame`: releases the top `size` bytes and returns their address.
     pub pop: FunctionId,
+    /// `top_index() -> i32`: the site index at the top of the asyncify stack (rewinding).
+    pub top_index: FunctionId,
 }
 
 impl Abi {
@@ -155,8 +157,12 @@ pub(crate) fn install(
         abi,
         alloc: add_alloc(module, &abi),
         pop: add_pop(module, &abi),
+        top_index: add_top_index(module, &abi),
     };
 
+    // stop_unwind and stop_rewind do the same thing: unless both are imported (and so
+    // already have a function each), one function serves both exports.
+    let mut stop: Option<FunctionId> = None;
     for (name, kind) in API {
         let imported = rt_imports.by_name(name);
         let id = match imported {
@@ -166,6 +172,7 @@ pub(crate) fn install(
                     .replace_imported_func(fid, |(body, args)| build_api(&abi, kind, body, args))
                     .map_err(|e| Error::Module(e.to_string()))?
             }
+            None if kind.is_stop() && stop.is_some() => stop.unwrap(),
             None => {
                 let (params, results) = kind.sig(&abi);
                 let mut b = FunctionBuilder::new(&mut module.types, &params, &results);
@@ -174,7 +181,12 @@ pub(crate) fn install(
                 b.finish(args, &mut module.funcs)
             }
         };
-        module.funcs.get_mut(id).name = Some(format!("asyncify_{name}"));
+        if kind.is_stop() && stop.is_none() {
+            stop = Some(id);
+        }
+        if module.funcs.get(id).name.is_none() {
+            module.funcs.get_mut(id).name = Some(format!("asyncify_{name}"));
+        }
         module
             .exports
             .add(&format!("asyncify_{name}"), ExportItem::Function(id));
@@ -200,6 +212,10 @@ pub(crate) const API: [(&str, Api); 5] = [
 ];
 
 impl Api {
+    fn is_stop(self) -> bool {
+        matches!(self, Api::StopUnwind | Api::StopRewind)
+    }
+
     fn sig(self, rt: &Abi) -> (Vec<ValType>, Vec<ValType>) {
         match self {
             Api::StartUnwind | Api::StartRewind => (vec![rt.ptr], vec![]),
@@ -296,6 +312,36 @@ fn add_alloc(module: &mut Module, rt: &Abi) -> FunctionId {
         .local_get(top);
     b.name("__asyncify_alloc".into());
     b.finish(vec![size], &mut module.funcs)
+}
+
+fn add_top_index(module: &mut Module, rt: &Abi) -> FunctionId {
+    let mut b = FunctionBuilder::new(&mut module.types, &[], &[ValType::I32]);
+    b.func_body()
+        .global_get(rt.data)
+        .load(rt.memory, rt.ptr_load(), rt.field(0))
+        .instr(walrus::ir::Const {
+            value: rt.ptr_const(4),
+        })
+        .binop(rt.op(BinaryOp::I32Sub, BinaryOp::I64Sub))
+        .load(
+            rt.memory,
+            LoadKind::I32 { atomic: false },
+            MemArg {
+                align: 4,
+                offset: 0,
+            },
+        );
+    b.name("__asyncify_top_index".into());
+    b.finish(vec![], &mut module.funcs)
+}
+
+impl Runtime {
+    /// Removes the helpers when nothing was instrumented.
+    pub(crate) fn remove_unused_helpers(&self, module: &mut Module) {
+        for f in [self.alloc, self.pop, self.top_index] {
+            module.funcs.delete(f);
+        }
+    }
 }
 
 fn add_pop(module: &mut Module, rt: &Abi) -> FunctionId {

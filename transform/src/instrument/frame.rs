@@ -167,46 +167,93 @@ impl Frames {
         }
     }
 
-    /// Code specific to set `j` when unwinding; the site index is in `c`.
-    pub fn save_stub(&self, rt: &Runtime, j: usize, c: LocalId, p: LocalId) -> Code {
+    /// With a single per-set layout: its (save, restore) code, the index coming from `c`.
+    pub fn single(&self, rt: &Runtime, c: LocalId, p: LocalId) -> Option<(Code, Code)> {
         match self {
-            Frames::PerSet(frames) => save_slots(rt, &frames[j].0, frames[j].1, c, p, None),
+            Frames::PerSet(frames) if frames.len() == 1 => {
+                let (slots, size) = &frames[0];
+                Some((
+                    save_slots(rt, slots, *size, c, p, None),
+                    restore_slots(rt, slots, *size, p, None),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Code for set `j`, with the site index in `r`: for per-set frames the whole save (then
+    /// `return`) or restore, depending on the state; for masked frames just the masks.
+    pub fn stub(
+        &self,
+        lf: &mut LocalFunction,
+        rt: &Runtime,
+        j: usize,
+        r: LocalId,
+        p: LocalId,
+        zeros: &[(Instr, InstrLocId)],
+    ) -> Code {
+        match self {
+            Frames::PerSet(frames) => {
+                let (slots, size) = &frames[j];
+                let save = save_slots(rt, slots, *size, r, p, None);
+                let restore = restore_slots(rt, slots, *size, p, None);
+                by_state(lf, rt, save, restore, zeros)
+            }
             Frames::Masked { masks, words, .. } => set_masks(&masks[j], words),
         }
     }
 
-    /// Code shared by all sets when unwinding, after the stub.
-    pub fn save_common(
+    /// Code shared by all sets, after the stub.
+    pub fn common(
         &self,
         lf: &mut LocalFunction,
         rt: &Runtime,
         r: LocalId,
         p: LocalId,
+        zeros: &[(Instr, InstrLocId)],
     ) -> Code {
         match self {
             Frames::PerSet(_) => Vec::new(),
             Frames::Masked {
                 slots, size, words, ..
-            } => save_slots(rt, slots, *size, r, p, Some((lf, words))),
+            } => {
+                let save = save_slots(rt, slots, *size, r, p, Some((&mut *lf, words)));
+                let restore = restore_slots(rt, slots, *size, p, Some((&mut *lf, words)));
+                by_state(lf, rt, save, restore, zeros)
+            }
         }
     }
+}
 
-    /// Code specific to set `j` when rewinding (the index is already read).
-    pub fn restore_stub(&self, rt: &Runtime, j: usize, p: LocalId) -> Code {
-        match self {
-            Frames::PerSet(frames) => restore_slots(rt, &frames[j].0, frames[j].1, p, None),
-            Frames::Masked { masks, words, .. } => set_masks(&masks[j], words),
-        }
-    }
-
-    pub fn restore_common(&self, lf: &mut LocalFunction, rt: &Runtime, p: LocalId) -> Code {
-        match self {
-            Frames::PerSet(_) => Vec::new(),
-            Frames::Masked {
-                slots, size, words, ..
-            } => restore_slots(rt, slots, *size, p, Some((lf, words))),
-        }
-    }
+/// `if (state == unwinding) { save; return zeros } else { restore }`.
+fn by_state(
+    lf: &mut LocalFunction,
+    rt: &Runtime,
+    mut save: Code,
+    restore: Code,
+    zeros: &[(Instr, InstrLocId)],
+) -> Code {
+    save.extend(zeros.iter().cloned());
+    save.push(at(Return {}));
+    let then = lf.builder_mut().dangling_instr_seq(None).id();
+    lf.block_mut(then).instrs = save;
+    let els = lf.builder_mut().dangling_instr_seq(None).id();
+    lf.block_mut(els).instrs = restore;
+    vec![
+        at(GlobalGet {
+            global: rt.abi.state,
+        }),
+        at(Const {
+            value: Value::I32(crate::runtime::STATE_UNWINDING),
+        }),
+        at(Binop {
+            op: BinaryOp::I32Eq,
+        }),
+        at(IfElse {
+            consequent: then,
+            alternative: els,
+        }),
+    ]
 }
 
 fn set_masks(mask: &[i32], words: &[LocalId]) -> Code {

@@ -39,12 +39,13 @@ use crate::analysis::liveness::live_at_sites;
 use crate::runtime::{Runtime, STATE_REWINDING};
 use crate::Error;
 
-/// Instruments every function the plan names.
-pub(crate) fn run(module: &mut Module, plan: &Plan, rt: &Runtime) -> Result<(), Error> {
+/// Instruments every function the plan names; returns how many needed changes.
+pub(crate) fn run(module: &mut Module, plan: &Plan, rt: &Runtime) -> Result<usize, Error> {
+    let mut changed = 0;
     for &fid in &plan.instrument {
-        instrument_function(module, plan, rt, fid)?;
+        changed += usize::from(instrument_function(module, plan, rt, fid)?);
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// A function's name for messages: its own name, else an export's, else its index.
@@ -95,7 +96,7 @@ fn instrument_function(
     plan: &Plan,
     rt: &Runtime,
     fid: FunctionId,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let name = func_name(module, fid);
     let ty = module.funcs.get(fid).ty();
     let kind = std::mem::replace(
@@ -116,11 +117,11 @@ fn instrument_local(
     rt: &Runtime,
     name: &str,
     lf: &mut LocalFunction,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let is_site = |i: &Instr| plan.is_site(i);
     let (loops, has_site) = scan(lf, &is_site);
     if !has_site.contains(&lf.entry_block()) {
-        return Ok(()); // listed, but nothing in it can unwind
+        return Ok(false); // listed, but nothing in it can unwind
     }
     let fn_results = module.types.results(lf.ty()).to_vec();
     let r = module.locals.add(ValType::I32);
@@ -190,38 +191,26 @@ fn instrument_local(
         set_of_site.push(j);
     }
     let frames = frame::Frames::choose(module, &sets);
+    let zeros: Vec<(Instr, InstrLocId)> = fn_results
+        .iter()
+        .map(|t| {
+            zero(*t).map(at).ok_or_else(|| Error::Unsupported {
+                function: name.to_string(),
+                what: "a non-nullable reference result".into(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
 
-    // Save blocks around the body: one per set, then the code they share.
     let entry = lf.entry_block();
     let mut body = std::mem::take(&mut lf.block_mut(entry).instrs);
-    body.push(at(Return {}));
-    let exit = lf.builder_mut().dangling_instr_seq(None).id();
-    let mut save_blocks = Vec::with_capacity(frames.sets());
-    let mut inner = body;
-    for j in 0..frames.sets() {
-        let block = lf.builder_mut().dangling_instr_seq(None).id();
-        lf.block_mut(block).instrs = inner;
-        save_blocks.push(block);
-        let mut next = vec![at(Block { seq: block })];
-        next.extend(frames.save_stub(rt, j, c, p));
-        if j + 1 < frames.sets() {
-            next.push(at(Br { block: exit }));
-        }
-        inner = next;
-    }
-    lf.block_mut(exit).instrs = inner;
-    let save_common = frames.save_common(lf, rt, c, p);
-    for (k, (seq, pos)) in sites.iter().enumerate() {
-        let target = save_blocks[set_of_site[k]];
+    let unwind = lf.builder_mut().dangling_instr_seq(None).id();
+    for (seq, pos) in &sites {
         let instrs = &mut lf.block_mut(*seq).instrs;
         debug_assert!(matches!(instrs[pos + 2].0, Instr::BrIf(_)));
-        instrs[pos + 2].0 = BrIf { block: target }.into();
+        instrs[pos + 2].0 = BrIf { block: unwind }.into();
     }
-
-    // The rewind prologue.
-    let mut restore = restore_dispatch(lf, rt, r, p, &frames, &set_of_site);
-    restore.extend(frames.restore_common(lf, rt, p));
-    let mut entry_instrs = vec![
+    let read_index = vec![at(Call { func: rt.top_index }), at(LocalSet { local: r })];
+    let is_rewinding = [
         at(GlobalGet {
             global: rt.abi.state,
         }),
@@ -232,54 +221,136 @@ fn instrument_local(
             op: BinaryOp::I32Eq,
         }),
     ];
-    let prologue = lf.builder_mut().dangling_instr_seq(None).id();
-    let mut pro = vec![
-        at(GlobalGet {
-            global: rt.abi.data,
-        }),
-        at(Load {
-            memory: rt.abi.memory,
-            kind: rt.abi.ptr_load(),
-            arg: rt.abi.field(0),
-        }),
-        at(Const {
-            value: rt.abi.ptr_const(4),
-        }),
-        at(Binop {
-            op: if rt.abi.ptr == ValType::I64 {
-                BinaryOp::I64Sub
-            } else {
-                BinaryOp::I32Sub
-            },
-        }),
-        at(Load {
-            memory: rt.abi.memory,
-            kind: LoadKind::I32 { atomic: false },
-            arg: MemArg {
-                align: 4,
-                offset: 0,
-            },
-        }),
-        at(LocalSet { local: r }),
-    ];
-    pro.extend(restore);
-    lf.block_mut(prologue).instrs = pro;
-    let empty = lf.builder_mut().dangling_instr_seq(None).id();
-    entry_instrs.push(at(IfElse {
-        consequent: prologue,
-        alternative: empty,
-    }));
-    entry_instrs.push(at(Block { seq: exit }));
-    entry_instrs.extend(save_common);
-    for t in &fn_results {
-        let z = zero(*t).ok_or_else(|| Error::Unsupported {
-            function: name.to_string(),
-            what: "a non-nullable reference result".into(),
-        })?;
-        entry_instrs.push(at(z));
+    let mut entry_instrs: Vec<(Instr, InstrLocId)> = Vec::new();
+    if let Some((save, restore)) = frames.single(rt, c, p) {
+        // One set:
+        // if (state == rewinding) { r = index of the top frame; restore }
+        // block $unwind  <body>  return  end      ;; a site that unwinds does `br_if $unwind`
+        // <save the frame of site c>
+        // <zero results>
+        let mut pro = read_index;
+        pro.extend(restore);
+        entry_instrs.extend(is_rewinding);
+        entry_instrs.push(at(if_then(lf, pro)));
+        body.push(at(Return {}));
+        lf.block_mut(unwind).instrs = body;
+        entry_instrs.push(at(Block { seq: unwind }));
+        entry_instrs.extend(save);
+    } else {
+        // Several sets share one dispatch on the site index, for both directions:
+        // loop $top
+        //   block $unwind
+        //     if (state != normal)            ;; rewinding on entry, or unwinding (from below)
+        //       if (state == rewinding) r = index of the top frame
+        //       <per-set code, chosen by br_table on r>   ;; save or restore
+        //       <code shared by the sets>                 ;; save ends with `return`
+        //     end
+        //     <body>
+        //     return
+        //   end
+        //   r = c; br $top                    ;; unwinding: save the frame of site c
+        // end
+        // <zero results>
+        let top = lf.builder_mut().dangling_instr_seq(None).id();
+        let mut frame_code = is_rewinding.to_vec();
+        frame_code.push(at(if_then(lf, read_index)));
+        frame_code.extend(dispatch(lf, rt, r, p, &frames, &set_of_site, &zeros));
+        frame_code.extend(frames.common(lf, rt, r, p, &zeros));
+        let mut unwind_code = vec![
+            at(GlobalGet {
+                global: rt.abi.state,
+            }),
+            at(if_then(lf, frame_code)),
+        ];
+        unwind_code.append(&mut body);
+        unwind_code.push(at(Return {}));
+        lf.block_mut(unwind).instrs = unwind_code;
+        lf.block_mut(top).instrs = vec![
+            at(Block { seq: unwind }),
+            at(LocalGet { local: c }),
+            at(LocalSet { local: r }),
+            at(Br { block: top }),
+        ];
+        entry_instrs.push(at(Loop { seq: top }));
     }
+    entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
-    Ok(())
+    tee_peephole(lf);
+    Ok(true)
+}
+
+/// `local.set x; local.get x` becomes `local.tee x` everywhere in the function (our spills
+/// and frame code produce the pair often).
+fn tee_peephole(lf: &mut LocalFunction) {
+    let mut work = vec![lf.entry_block()];
+    while let Some(seq) = work.pop() {
+        let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
+        let mut out: Vec<(Instr, InstrLocId)> = Vec::with_capacity(instrs.len());
+        for (instr, loc) in instrs {
+            crate::analysis::push_children(&instr, &mut work);
+            if let (Instr::LocalGet(g), Some((Instr::LocalSet(s), _))) = (&instr, out.last()) {
+                if g.local == s.local {
+                    let local = s.local;
+                    out.last_mut().unwrap().0 = LocalTee { local }.into();
+                    continue;
+                }
+            }
+            out.push((instr, loc));
+        }
+        lf.block_mut(seq).instrs = out;
+    }
+}
+
+/// `if <code> end` with an empty else (dropped when encoding).
+pub(crate) fn if_then(lf: &mut LocalFunction, code: Vec<(Instr, InstrLocId)>) -> Instr {
+    let then = lf.builder_mut().dangling_instr_seq(None).id();
+    lf.block_mut(then).instrs = code;
+    let els = lf.builder_mut().dangling_instr_seq(None).id();
+    IfElse {
+        consequent: then,
+        alternative: els,
+    }
+    .into()
+}
+
+/// The per-set code for the site in `r`: direct when all sites share one set, otherwise a
+/// `br_table` from site index to the set's code (unknown indices trap).
+fn dispatch(
+    lf: &mut LocalFunction,
+    rt: &Runtime,
+    r: LocalId,
+    p: LocalId,
+    frames: &frame::Frames,
+    set_of_site: &[usize],
+    zeros: &[(Instr, InstrLocId)],
+) -> Vec<(Instr, InstrLocId)> {
+    let n = frames.sets();
+    if n == 1 {
+        return frames.stub(lf, rt, 0, r, p, zeros);
+    }
+    let done = lf.builder_mut().dangling_instr_seq(None).id();
+    let bad = lf.builder_mut().dangling_instr_seq(None).id();
+    let targets: Vec<InstrSeqId> = (0..n)
+        .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
+        .collect();
+    lf.block_mut(bad).instrs = vec![
+        at(LocalGet { local: r }),
+        at(BrTable {
+            blocks: set_of_site.iter().map(|j| targets[*j]).collect(),
+            default: bad,
+        }),
+    ];
+    let mut inner = vec![at(Block { seq: bad }), at(Unreachable {})];
+    for (j, target) in targets.iter().enumerate() {
+        lf.block_mut(*target).instrs = inner;
+        inner = vec![at(Block { seq: *target })];
+        inner.extend(frames.stub(lf, rt, j, r, p, zeros));
+        if j + 1 < n {
+            inner.push(at(Br { block: done }));
+        }
+    }
+    lf.block_mut(done).instrs = inner;
+    vec![at(Block { seq: done })]
 }
 
 /// Loops (branches to them go backward) and the sequences that contain a site.
@@ -318,43 +389,4 @@ fn scan(
         }
     }
     (loops, has_site)
-}
-
-/// Restores the frame of the site in `r`: direct when all sites share one set, otherwise a
-/// `br_table` from site index to the set's restore code (unknown indices trap).
-fn restore_dispatch(
-    lf: &mut LocalFunction,
-    rt: &Runtime,
-    r: LocalId,
-    p: LocalId,
-    frames: &frame::Frames,
-    set_of_site: &[usize],
-) -> Vec<(Instr, InstrLocId)> {
-    let n = frames.sets();
-    if n == 1 {
-        return frames.restore_stub(rt, 0, p);
-    }
-    let done = lf.builder_mut().dangling_instr_seq(None).id();
-    let bad = lf.builder_mut().dangling_instr_seq(None).id();
-    let targets: Vec<InstrSeqId> = (0..n)
-        .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
-        .collect();
-    lf.block_mut(bad).instrs = vec![
-        at(LocalGet { local: r }),
-        at(BrTable {
-            blocks: set_of_site.iter().map(|j| targets[*j]).collect(),
-            default: bad,
-        }),
-    ];
-    let mut inner = vec![at(Block { seq: bad }), at(Unreachable {})];
-    for (j, target) in targets.iter().enumerate() {
-        lf.block_mut(*target).instrs = inner;
-        inner = vec![at(Block { seq: *target })];
-        inner.extend(frames.restore_stub(rt, j, p));
-        if j + 1 < n {
-            inner.push(at(Br { block: done }));
-        }
-    }
-    lf.block_mut(done).instrs = inner;
-    vec![at(Block { seq: done })]
 }
