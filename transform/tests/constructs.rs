@@ -55,7 +55,7 @@ macro_rules! fixture_tests {
     )*};
 }
 
-fixture_tests!(loops, branches, stack, types, calls);
+fixture_tests!(loops, branches, stack, types, calls, masked);
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
 #[test]
@@ -73,5 +73,31 @@ fn all_fixtures_are_listed() {
         })
         .collect();
     names.sort();
-    assert_eq!(names, ["branches", "calls", "loops", "stack", "types"]);
+    assert_eq!(
+        names,
+        ["branches", "calls", "loops", "masked", "stack", "types"]
+    );
+}
+
+/// The `masked` fixture's function has so many distinct live sets that the shared, bitmask
+/// driven frame code is smaller: its frame is allocated by a single call site.
+#[test]
+fn many_live_sets_use_one_shared_save() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join("masked.wat")).unwrap();
+    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
+    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let many = printed
+        .split("(func")
+        .find(|f| f.contains("i64.extend_i32_u"))
+        .unwrap();
+    let stores = many
+        .lines()
+        .filter(|l| l.trim().starts_with("i32.store offset="))
+        .count();
+    // One store per slot (plus the index), not one per slot per set.
+    assert!(
+        stores <= 16,
+        "{stores} stores: the per-set layout was chosen"
+    );
 }
