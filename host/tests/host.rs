@@ -1,0 +1,390 @@
+//! The host runtime, proven by running modules: the seed's sleep example with tokio timers,
+//! a C program whose usleep() yields to tokio (two instances on one thread), coroutines in
+//! one instance, and every typed error.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asyncify_host::{Buffer, Error, Linker, Step};
+use wasmtime::{Engine, FuncType, Module, Val, ValType};
+
+fn engine() -> Engine {
+    Engine::default()
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+fn asyncified(wasm_or_wat: &[u8], imports: Option<&[&str]>) -> Vec<u8> {
+    let opts = asyncify::Options {
+        imports: imports.map(|l| l.iter().map(|s| s.to_string()).collect()),
+        ..Default::default()
+    };
+    asyncify::transform(wasm_or_wat, &opts).unwrap().wasm
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.lock().unwrap().push(s.into());
+}
+
+/// The seed article's JS example against this crate: `sleep` is a tokio timer, and a task
+/// spawned by `before` logs an event while the module is paused.
+#[tokio::test(start_paused = true)]
+async fn sleep_example_runs_other_tasks_during_the_pause() {
+    let wat = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../transform/tests/fixtures/seed/sleep.wat"),
+    )
+    .unwrap();
+    let engine = engine();
+    let module = Module::new(&engine, asyncified(&wat, None)).unwrap();
+    let log: Log = Arc::default();
+    let mut linker = Linker::<Log>::new(&engine);
+    linker
+        .inner()
+        .func_wrap(
+            "env",
+            "before",
+            |c: wasmtime::Caller<'_, asyncify_host::Ctx<Log>>| {
+                let log = c.data().data.clone();
+                push(&log, "before!");
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
+                    push(&log, "(an event that happens during the sleep)");
+                });
+            },
+        )
+        .unwrap();
+    linker
+        .inner()
+        .func_wrap(
+            "env",
+            "after",
+            |c: wasmtime::Caller<'_, asyncify_host::Ctx<Log>>| {
+                push(&c.data().data, "after!");
+            },
+        )
+        .unwrap();
+    let ty = FuncType::new(&engine, [ValType::I32], []);
+    linker
+        .func_async("env", "sleep", ty, |caller, args| {
+            let log = caller.data().data.clone();
+            let ms = args[0].unwrap_i32() as u64;
+            push(&log, "sleep...");
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                push(&log, "...resume");
+                Ok(vec![])
+            })
+        })
+        .unwrap();
+    let mut instance = linker
+        .instantiate(
+            &module,
+            log.clone(),
+            Buffer::Fixed {
+                addr: 16,
+                size: 1024,
+            },
+        )
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    instance.call_async("main", &[]).await.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(2000),
+        "the sleep really waited"
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "before!",
+            "sleep...",
+            "(an event that happens during the sleep)",
+            "...resume",
+            "after!"
+        ]
+    );
+}
+
+/// Compiles a C fixture with clang-16 (cached under target/).
+fn build_c(name: &str) -> Vec<u8> {
+    let src = fixture(name);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.wasm"));
+    let fresh = out
+        .metadata()
+        .and_then(|o| Ok(o.modified()? >= src.metadata()?.modified()?));
+    if !matches!(fresh, Ok(true)) {
+        let status = std::process::Command::new("clang-16")
+            .args(["--target=wasm32-wasi", "-O2", "-Wl,--strip-debug", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("clang-16 runs (scripts/setup installs it)");
+        assert!(status.success());
+    }
+    std::fs::read(out).unwrap()
+}
+
+struct Wasi {
+    wasi: wasmtime_wasi::p1::WasiP1Ctx,
+}
+
+/// Two instances of an unmodified C program calling usleep() make progress concurrently on a
+/// single-threaded runtime: their output interleaves, which blocking sleeps cannot do.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn c_usleep_yields_to_tokio_and_instances_interleave() {
+    let wasm = asyncified(
+        &build_c("usleep.c"),
+        Some(&["wasi_snapshot_preview1.poll_oneoff"]),
+    );
+    let engine = engine();
+    let module = Module::new(&engine, wasm).unwrap();
+    let mut linker = Linker::<Wasi>::new(&engine);
+    asyncify_host::wasi::add_to_linker(&mut linker, |w: &mut Wasi| &mut w.wasi).unwrap();
+    let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 16);
+    let run = |name: &'static str, step: &'static str| {
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .args(&["usleep", name, step])
+            .build_p1();
+        let buffer = Buffer::Export {
+            func: "unwind_buffer".into(),
+            size: 16384,
+        };
+        let mut instance = linker.instantiate(&module, Wasi { wasi }, buffer).unwrap();
+        async move { instance.call_async("_start", &[]).await }
+    };
+    let (a, b) = tokio::join!(run("A", "10"), run("B", "15"));
+    a.unwrap();
+    b.unwrap();
+    let text = String::from_utf8(stdout.contents().to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 10, "{text}");
+    let last_a = lines.iter().rposition(|l| l.starts_with('A')).unwrap();
+    let first_b = lines.iter().position(|l| l.starts_with('B')).unwrap();
+    assert!(
+        first_b < last_a,
+        "the instances ran one after the other:\n{text}"
+    );
+    for who in ["A", "B"] {
+        let mine: Vec<&&str> = lines.iter().filter(|l| l.starts_with(who)).collect();
+        let expected: Vec<String> = (0..5).map(|i| format!("{who} {i}")).collect();
+        assert_eq!(mine, expected.iter().collect::<Vec<_>>());
+    }
+}
+
+fn coroutine_instance(engine: &Engine) -> asyncify_host::Instance<()> {
+    let wat = std::fs::read(fixture("yield.wat")).unwrap();
+    let module = Module::new(engine, asyncified(&wat, None)).unwrap();
+    let mut linker = Linker::<()>::new(engine);
+    let ty = FuncType::new(engine, [ValType::I32], [ValType::I32]);
+    linker.func_yield("env", "yield", ty).unwrap();
+    linker
+        .instantiate(
+            &module,
+            (),
+            Buffer::Fixed {
+                addr: 0x10000,
+                size: 4096,
+            },
+        )
+        .unwrap()
+}
+
+/// Two coroutines in one instance ping-pong N times through a yield import, each with its own
+/// buffer and a call stack 5 frames deep; the shared log and each total match the sequential
+/// expectation.
+#[test]
+fn coroutines_ping_pong_in_one_instance() {
+    let engine = engine();
+    let mut inst = coroutine_instance(&engine);
+    const N: i32 = 50;
+    let args = |id: i32| [Val::I32(id), Val::I32(N), Val::I32(4)];
+    let mut a = inst
+        .coroutine(
+            "worker",
+            &args(b'a' as i32),
+            Buffer::Fixed {
+                addr: 0x10000,
+                size: 4096,
+            },
+        )
+        .unwrap();
+    let mut b = inst
+        .coroutine(
+            "worker",
+            &args(b'b' as i32),
+            Buffer::Fixed {
+                addr: 0x12000,
+                size: 4096,
+            },
+        )
+        .unwrap();
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    let mut totals = [None, None];
+    for round in 0..=N {
+        for (k, co, reply) in [(0, &mut a, &mut ra), (1, &mut b, &mut rb)] {
+            match inst.resume(co, std::mem::take(reply)).unwrap() {
+                Step::Yielded(v) => {
+                    assert_eq!(v[0].unwrap_i32(), round, "yielded in iteration order");
+                    // The scheduler answers with a value the worker adds to its total.
+                    *reply = vec![Val::I32(round * 10 + k)];
+                }
+                Step::Done(out) => totals[k as usize] = Some(out[0].unwrap_i32()),
+            }
+        }
+    }
+    let expected = |k: i32| (0..N).map(|r| r * 10 + k).sum::<i32>();
+    assert_eq!(totals, [Some(expected(0)), Some(expected(1))]);
+    let len = inst.call("log_len", &[]).unwrap()[0].unwrap_i32() as usize;
+    let memory = inst
+        .instance()
+        .get_memory(inst.store_mut(), "memory")
+        .unwrap();
+    let log = memory.data(inst.store())[..len].to_vec();
+    assert_eq!(log, b"ab".repeat(N as usize));
+    assert!(matches!(inst.resume(&mut a, vec![]), Err(Error::Finished)));
+}
+
+#[test]
+fn an_unasyncified_module_is_rejected() {
+    let engine = engine();
+    let wat = std::fs::read(fixture("yield.wat")).unwrap();
+    let module = Module::new(&engine, wat::parse_bytes(&wat).unwrap()).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_yield(
+            "env",
+            "yield",
+            FuncType::new(&engine, [ValType::I32], [ValType::I32]),
+        )
+        .unwrap();
+    let err = linker
+        .instantiate(&module, (), Buffer::Fixed { addr: 0, size: 64 })
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::NotAsyncified { .. }), "{err}");
+    assert!(err.to_string().contains("run `asyncify` on it first"));
+}
+
+#[tokio::test]
+async fn a_missing_export_is_named() {
+    let engine = engine();
+    let mut inst = coroutine_instance(&engine);
+    let err = inst.call_async("nope", &[]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::MissingExport(n) if n == "nope"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_small_buffer_says_which_size_to_raise() {
+    let engine = engine();
+    let mut inst = coroutine_instance(&engine);
+    // 30 frames deep do not fit in 64 bytes.
+    let args = [Val::I32(1), Val::I32(1), Val::I32(30)];
+    let mut co = inst
+        .coroutine(
+            "worker",
+            &args,
+            Buffer::Fixed {
+                addr: 0x10000,
+                size: 64,
+            },
+        )
+        .unwrap();
+    let err = inst.resume(&mut co, vec![]).unwrap_err();
+    assert!(matches!(err, Error::UnwindOverflow { size: 64 }), "{err}");
+    assert!(err.to_string().contains("raise the size"), "{err}");
+}
+
+fn fake_runtime(engine: &Engine) -> asyncify_host::Instance<()> {
+    let module = Module::new(
+        engine,
+        wat::parse_file(fixture("fake_runtime.wat")).unwrap(),
+    )
+    .unwrap();
+    let mut linker = Linker::<()>::new(engine);
+    for name in ["a", "b"] {
+        linker
+            .func_async("env", name, FuncType::new(engine, [], []), |_, _| {
+                Box::pin(async { Ok(vec![]) })
+            })
+            .unwrap();
+    }
+    linker
+        .instantiate(
+            &module,
+            (),
+            Buffer::Fixed {
+                addr: 64,
+                size: 256,
+            },
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rewinding_into_another_import_is_an_error() {
+    let engine = engine();
+    let err = fake_runtime(&engine)
+        .call_async("diverge", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::WrongRewind { expected, got } if expected == "env.a" && got == "env.b"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_trap_during_the_rewind_is_reported_as_such() {
+    let engine = engine();
+    let err = fake_runtime(&engine)
+        .call_async("trap_rewind", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TrapDuringRewind(_)), "{err}");
+}
+
+#[tokio::test]
+async fn an_async_import_that_fails_names_itself() {
+    let engine = engine();
+    let wat = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../transform/tests/fixtures/seed/sleep.wat"),
+    )
+    .unwrap();
+    let module = Module::new(&engine, asyncified(&wat, None)).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker.inner().func_wrap("env", "before", || {}).unwrap();
+    linker.inner().func_wrap("env", "after", || {}).unwrap();
+    linker
+        .func_async(
+            "env",
+            "sleep",
+            FuncType::new(&engine, [ValType::I32], []),
+            |_, _| Box::pin(async { Err(wasmtime::format_err!("the clock broke")) }),
+        )
+        .unwrap();
+    let mut inst = linker
+        .instantiate(
+            &module,
+            (),
+            Buffer::Fixed {
+                addr: 16,
+                size: 1024,
+            },
+        )
+        .unwrap();
+    let err = inst.call_async("main", &[]).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "import `env.sleep` failed: the clock broke"
+    );
+}
