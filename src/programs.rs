@@ -1,0 +1,61 @@
+//! `bench-programs/programs.toml`: the programs, their sizes and expected checksums.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Manifest {
+    pub program: Vec<Program>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct Program {
+    pub name: String,
+    pub sources: Vec<String>,
+    pub lang: Lang,
+    pub sizes: Vec<u32>,
+    /// Where the program calls `env.pause`.
+    pub pause: String,
+    /// Checksum per size: string keys (TOML tables) and string values (u64 beyond i64).
+    #[serde(default)]
+    pub expected: BTreeMap<String, String>,
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    C,
+    Cpp,
+}
+
+impl Program {
+    /// The sizes a run uses: the first two when quick, all otherwise.
+    pub fn sizes(&self, full: bool) -> &[u32] {
+        if full {
+            &self.sizes
+        } else {
+            &self.sizes[..self.sizes.len().min(2)]
+        }
+    }
+
+    pub fn expected(&self, size: u32) -> Option<u64> {
+        self.expected
+            .get(&size.to_string())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+pub fn load(path: &Path) -> Result<Manifest> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a valid program list", path.display()))
+}

@@ -1,0 +1,214 @@
+//! Stage `sizes`: every program in every mode by every tool; code size (raw and gzip) and
+//! transform cost (wall time, median of interleaved repeats; peak memory), with every output
+//! validated and run to its expected checksum.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::build::{build, out_dir};
+use crate::programs::Program;
+use crate::run::checksum;
+use crate::tools::{Mode, Tool, MODES, TOOLS};
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
+pub struct SizeRow {
+    pub program: String,
+    pub mode: String,
+    pub tool: String,
+    pub optimized: bool,
+    pub bytes: u64,
+    pub gzip_bytes: u64,
+    pub ratio: f64,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
+pub struct TransformRow {
+    pub program: String,
+    pub mode: String,
+    pub tool: String,
+    pub optimized: bool,
+    pub wall_ms_median: f64,
+    pub wall_ms_min: f64,
+    pub wall_ms_max: f64,
+    pub peak_kb: u64,
+}
+
+fn gzip_len(bytes: &[u8]) -> Result<u64> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes)?;
+    Ok(e.finish()?.len() as u64)
+}
+
+/// Checks `wasm` validates and prints the expected checksum at every size of the run.
+pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<()> {
+    wasmparser::validate(wasm).with_context(|| format!("{what}: invalid module"))?;
+    for &size in p.sizes(full) {
+        let got =
+            checksum(wasm, &p.name, size).with_context(|| format!("{what}: run at size {size}"))?;
+        match (p.expected(size), got) {
+            (None, None) if size == 0 => {}
+            (Some(e), Some(g)) if e == g => {}
+            (e, g) => {
+                bail!("{what} at size {size}: checksum {g:?}, expected {e:?} (programs.toml)")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `cmd` under GNU time; returns (wall ms, peak KiB).
+fn timed(mut cmd: Command) -> Result<(f64, u64)> {
+    let stats = tempfile_path("time");
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&stats)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    let start = Instant::now();
+    let out = wrapped
+        .output()
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        let _ = cmd.output();
+        bail!(
+            "{:?} failed: {}",
+            cmd.get_program(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let kb = std::fs::read_to_string(&stats)?
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    Ok((ms, kb))
+}
+
+fn tempfile_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("asyncify-bench-{tag}-{}", std::process::id()))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+pub fn module_path(p: &Program, mode: &Mode, tool: Tool) -> PathBuf {
+    out_dir()
+        .join("modules")
+        .join(format!("{}.{}.{}.wasm", p.name, mode.name, tool.label()))
+}
+
+/// Runs the stage; writes `reports/sizes.csv` and `reports/transform.csv`.
+pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &Path) -> Result<()> {
+    let repeats = repeats.unwrap_or(if full { 5 } else { 3 }).max(1);
+    std::fs::create_dir_all(out_dir().join("modules"))?;
+    let combos: Vec<(Mode, Tool)> = MODES
+        .iter()
+        .filter(|m| m.asyncify.is_some())
+        .flat_map(|m| TOOLS.iter().map(move |t| (*m, *t)))
+        .collect();
+    let bar = ProgressBar::new((programs.len() * (1 + combos.len())) as u64);
+    bar.set_style(ProgressStyle::with_template("sizes {bar:40} {pos}/{len} {msg}").unwrap());
+    let mut sizes = Vec::new();
+    let mut transform = Vec::new();
+    for p in programs {
+        bar.set_message(format!("{} (build)", p.name));
+        let normal_path = build(p)?;
+        let normal = std::fs::read(&normal_path)?;
+        verify(p, &normal, full, &format!("{} normal", p.name))?;
+        let base = normal.len() as u64;
+        sizes.push(SizeRow {
+            program: p.name.clone(),
+            mode: "normal".into(),
+            tool: "clang".into(),
+            optimized: true,
+            bytes: base,
+            gzip_bytes: gzip_len(&normal)?,
+            ratio: 1.0,
+        });
+        bar.inc(1);
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); combos.len()];
+        let mut peaks = vec![0u64; combos.len()];
+        for _ in 0..repeats {
+            for (i, (mode, tool)) in combos.iter().enumerate() {
+                let out = module_path(p, mode, *tool);
+                let (ms, kb) = timed(tool.command(&normal_path, &out, mode.asyncify.unwrap()))
+                    .with_context(|| format!("{} {} {}", p.name, mode.name, tool.label()))?;
+                times[i].push(ms);
+                peaks[i] = peaks[i].max(kb);
+            }
+        }
+        for (i, (mode, tool)) in combos.iter().enumerate() {
+            bar.set_message(format!("{} {} {}", p.name, mode.name, tool.label()));
+            let out = module_path(p, mode, *tool);
+            let wasm = std::fs::read(&out)?;
+            verify(
+                p,
+                &wasm,
+                full,
+                &format!("{} {} {}", p.name, mode.name, tool.label()),
+            )?;
+            sizes.push(SizeRow {
+                program: p.name.clone(),
+                mode: mode.name.into(),
+                tool: tool.name(),
+                optimized: tool.optimized(),
+                bytes: wasm.len() as u64,
+                gzip_bytes: gzip_len(&wasm)?,
+                ratio: wasm.len() as f64 / base as f64,
+            });
+            let t = &mut times[i];
+            let (min, max) = (
+                t.iter().cloned().fold(f64::MAX, f64::min),
+                t.iter().cloned().fold(0.0, f64::max),
+            );
+            transform.push(TransformRow {
+                program: p.name.clone(),
+                mode: mode.name.into(),
+                tool: tool.name(),
+                optimized: tool.optimized(),
+                wall_ms_median: median(t),
+                wall_ms_min: min,
+                wall_ms_max: max,
+                peak_kb: peaks[i],
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_with_message("done");
+    write_csv(&reports.join("sizes.csv"), &sizes)?;
+    write_csv(&reports.join("transform.csv"), &transform)?;
+    Ok(())
+}
+
+/// Writes a CSV atomically.
+pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    std::fs::create_dir_all(path.parent().unwrap())?;
+    let tmp = path.with_extension("csv.tmp");
+    let mut w = csv::Writer::from_path(&tmp)?;
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+pub fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let mut r = csv::Reader::from_path(path)
+        .with_context(|| format!("cannot read {} (run its stage first)", path.display()))?;
+    r.deserialize().map(|row| row.map_err(Into::into)).collect()
+}

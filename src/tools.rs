@@ -1,0 +1,164 @@
+//! The four modes and the tools that make them, as data: a run is a (program, mode, tool).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::programs::root;
+
+/// How much of the program may pause.
+#[derive(Clone, Copy, Debug)]
+pub struct Mode {
+    pub name: &'static str,
+    /// `None`: the untransformed program.
+    pub asyncify: Option<Flags>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Flags {
+    /// Only these imports may pause (`None`: every import).
+    pub imports: Option<&'static str>,
+    pub ignore_indirect: bool,
+}
+
+pub const MODES: [Mode; 4] = [
+    Mode {
+        name: "normal",
+        asyncify: None,
+    },
+    Mode {
+        name: "worst",
+        asyncify: Some(Flags {
+            imports: None,
+            ignore_indirect: false,
+        }),
+    },
+    Mode {
+        name: "list",
+        asyncify: Some(Flags {
+            imports: Some("env.pause"),
+            ignore_indirect: false,
+        }),
+    },
+    Mode {
+        name: "list-indirect",
+        asyncify: Some(Flags {
+            imports: Some("env.pause"),
+            ignore_indirect: true,
+        }),
+    },
+];
+
+/// Who transforms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Ours,
+    /// Binaryen's `wasm-opt --asyncify`: Debian's 108 or npm's 132, with `-O2` or without.
+    Binaryen {
+        version: u32,
+        optimize: bool,
+    },
+}
+
+pub const TOOLS: [Tool; 5] = [
+    Tool::Ours,
+    Tool::Binaryen {
+        version: 108,
+        optimize: true,
+    },
+    Tool::Binaryen {
+        version: 132,
+        optimize: true,
+    },
+    Tool::Binaryen {
+        version: 108,
+        optimize: false,
+    },
+    Tool::Binaryen {
+        version: 132,
+        optimize: false,
+    },
+];
+
+impl Tool {
+    pub fn name(self) -> String {
+        match self {
+            Tool::Ours => "ours".into(),
+            Tool::Binaryen { version, .. } => format!("binaryen-{version}"),
+        }
+    }
+
+    pub fn optimized(self) -> bool {
+        match self {
+            Tool::Ours => true,
+            Tool::Binaryen { optimize, .. } => optimize,
+        }
+    }
+
+    /// A file-name-safe label including the optimisation setting.
+    pub fn label(self) -> String {
+        match self {
+            Tool::Ours => "ours".into(),
+            Tool::Binaryen {
+                version,
+                optimize: true,
+            } => format!("binaryen-{version}-O2"),
+            Tool::Binaryen {
+                version,
+                optimize: false,
+            } => format!("binaryen-{version}-O0"),
+        }
+    }
+
+    /// The command that transforms `input` into `output` in `flags`' mode.
+    pub fn command(self, input: &Path, output: &Path, flags: Flags) -> Command {
+        let mut c = match self {
+            Tool::Ours => {
+                let mut c = Command::new(ours_binary());
+                c.arg(input);
+                if let Some(list) = flags.imports {
+                    c.args(["--imports", list]);
+                }
+                if flags.ignore_indirect {
+                    c.arg("--ignore-indirect");
+                }
+                c
+            }
+            Tool::Binaryen { version, optimize } => {
+                let mut c = if version == 108 {
+                    let mut c = Command::new("wasm-opt");
+                    // Binaryen 108 rejects clang-16's output without these.
+                    c.args([
+                        "--enable-bulk-memory",
+                        "--enable-nontrapping-float-to-int",
+                        "--enable-sign-ext",
+                        "--enable-mutable-globals",
+                    ]);
+                    c
+                } else {
+                    Command::new(root().join("tools/node_modules/.bin/wasm-opt"))
+                };
+                c.arg(input).arg("--asyncify");
+                if let Some(list) = flags.imports {
+                    c.arg(format!("--pass-arg=asyncify-imports@{list}"));
+                }
+                if flags.ignore_indirect {
+                    c.arg("--pass-arg=asyncify-ignore-indirect");
+                }
+                if optimize {
+                    c.arg("-O2");
+                }
+                c
+            }
+        };
+        c.arg("-o").arg(output);
+        c
+    }
+}
+
+pub fn ours_binary() -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    let dir = exe.as_ref().and_then(|e| e.parent()).map(Path::to_path_buf);
+    dir.map(|d| d.join("asyncify"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| root().join("target/release/asyncify"))
+}
