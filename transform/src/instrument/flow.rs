@@ -576,21 +576,15 @@ impl Flow<'_> {
     fn pausing(&mut self, st: &mut SeqState, instr: Instr, last: bool) -> Result<(), Error> {
         match instr {
             Instr::Call(_) | Instr::CallIndirect(_) => self.site(st, instr),
-            Instr::Block(Block { seq }) => {
+            Instr::Block(Block { seq }) | Instr::Loop(Loop { seq }) => {
                 let (params, results) = seq_sig(self.types, self.lf.block(seq).ty);
-                let inner = self.params_into_locals(st, &params, 0)?;
-                let code = self.close_segment(st, 0)?;
-                st.out.extend(code);
-                self.lf.block_mut(seq).ty = InstrSeqType::new(self.types, &[], &results);
-                self.process_seq(seq, inner, &results)?;
-                st.out.push(at(instr));
-                self.after_structured(st, &results, last);
-                Ok(())
-            }
-            Instr::Loop(Loop { seq }) => {
-                let (params, results) = seq_sig(self.types, self.lf.block(seq).ty);
-                let inner = self.loop_params_into_locals(st, seq, &params)?;
-                self.reset_target_on_back_edges(seq);
+                let inner = if matches!(instr, Instr::Loop(_)) {
+                    let inner = self.loop_params_into_locals(st, seq, &params)?;
+                    self.reset_target_on_back_edges(seq);
+                    inner
+                } else {
+                    self.params_into_locals(st, &params, 0)?
+                };
                 let code = self.close_segment(st, 0)?;
                 st.out.extend(code);
                 self.lf.block_mut(seq).ty = InstrSeqType::new(self.types, &[], &results);
