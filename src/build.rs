@@ -52,7 +52,8 @@ pub fn build(p: &Program) -> Result<PathBuf> {
     } else {
         "clang-16"
     };
-    let tmp = out.with_extension("tmp");
+    // Unique per process: two runs may build the same program at once (the tests do).
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
     let status = Command::new(compiler)
         .args(&args)
         .args(p.sources.iter().map(|s| dir.join(s)))
