@@ -272,9 +272,6 @@ fn set_masks(mask: &[i32], words: &[LocalId]) -> Code {
 
 /// Wraps `code` in `if (word & bit)` for slot `i` of a masked frame.
 fn when_bit(lf: &mut LocalFunction, words: &[LocalId], i: usize, code: Code) -> Code {
-    let then = lf.builder_mut().dangling_instr_seq(None).id();
-    lf.block_mut(then).instrs = code;
-    let els = lf.builder_mut().dangling_instr_seq(None).id();
     vec![
         at(LocalGet {
             local: words[i / 32],
@@ -285,10 +282,7 @@ fn when_bit(lf: &mut LocalFunction, words: &[LocalId], i: usize, code: Code) -> 
         at(Binop {
             op: BinaryOp::I32And,
         }),
-        at(IfElse {
-            consequent: then,
-            alternative: els,
-        }),
+        at(super::if_then(lf, code)),
     ]
 }
 
