@@ -1,25 +1,15 @@
-//! `asyncify-bench`: the measurement suite. Stages read and write files in `reports/`, so each
-//! can be rerun alone:
+//! `asyncify-bench`: the measurement suite's command line. Stages (see the library's docs):
+//! `build`, `sizes`, `runtime`, `switch`, `report`; `all` runs them in order and prints where
+//! the report is; `expect` prints the checksums of the normal builds.
 //!
-//! - `build`: compile the programs (clang-16, cached under `target/bench/`);
-//! - `sizes`: every program x mode x tool: sizes, transform cost, checked runs;
-//! - `report`: charts from the CSVs;
-//! - `all`: the three in order; `expect`: print the checksums of the normal builds.
-//!
-//! `--full` uses every size in `programs.toml` (default: a quick run with the first two);
-//! `--only a,b` restricts the programs.
+//! `--full` uses every program and every size in `programs.toml` (default: a quick run with the
+//! first two sizes, without the programs marked `quick = false`); `--only a,b` picks programs.
 
-mod build;
-mod programs;
-mod report;
-mod run;
-mod sizes;
-mod tools;
-
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use asyncify_bench::{build, programs, report, run, runtime, sizes, switch};
 
 const USAGE: &str =
-    "usage: asyncify-bench [build|sizes|report|all|expect] [--full] [--only NAME,...] \
+    "usage: asyncify-bench [build|sizes|runtime|switch|report|all|expect] [--full] [--only NAME,...] \
                      [--repeats N] [--reports DIR] [--programs FILE]";
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +61,9 @@ fn real_main() -> Result<()> {
     }
     let manifest = programs::load(&manifest_path)?;
     let mut programs = manifest.program;
+    // The switch stage's experiment is fannkuch's, whatever --only says.
+    let fannkuch = programs.iter().find(|p| p.name == "fannkuch").cloned();
+    let fannkuch = || fannkuch.clone().context("programs.toml has no fannkuch");
     if let Some(only) = &only {
         for name in only {
             if !programs.iter().any(|p| &p.name == name) {
@@ -78,31 +71,32 @@ fn real_main() -> Result<()> {
             }
         }
         programs.retain(|p| only.contains(&p.name));
+    } else if !full {
+        programs.retain(|p| p.quick);
     }
     match stage.as_deref().unwrap_or("all") {
         "build" => {
-            for p in &programs {
-                println!(
-                    "{}: {} (pauses {})",
-                    p.name,
-                    build::build(p)?.display(),
-                    p.pause
-                );
+            for (p, path) in programs.iter().zip(build::build_all(&programs)?) {
+                println!("{}: {} (pauses {})", p.name, path.display(), p.pause);
             }
         }
         "sizes" => sizes::run(&programs, full, repeats, &reports)?,
+        "runtime" => runtime::run(&programs, full, repeats, &reports)?,
+        "switch" => switch::run(&fannkuch()?, full, repeats, &reports)?,
         "report" => report::run(&reports)?,
         "all" => {
             sizes::run(&programs, full, repeats, &reports)?;
+            runtime::run(&programs, full, repeats, &reports)?;
+            switch::run(&fannkuch()?, full, repeats, &reports)?;
             report::run(&reports)?;
-            println!("report written to {}", reports.display());
+            println!("report: {}", reports.join("index.html").display());
         }
         "expect" => {
-            for p in &programs {
-                let wasm = std::fs::read(build::build(p)?)?;
+            for (p, path) in programs.iter().zip(build::build_all(&programs)?) {
+                let module = run::compile(&std::fs::read(path)?)?;
                 println!("[{}]", p.name);
                 for &size in &p.sizes {
-                    if let Some(c) = run::checksum(&wasm, &p.name, size)? {
+                    if let Some(c) = run::checksum(&module, &p.name, size)? {
                         println!("\"{size}\" = \"{c}\"");
                     }
                 }

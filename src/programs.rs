@@ -14,7 +14,14 @@ pub struct Manifest {
 #[derive(Debug, Deserialize, Clone)]
 pub struct Program {
     pub name: String,
+    /// Paths relative to `bench-programs/`; `{crate}` and `*` as in [`crate::sources`].
     pub sources: Vec<String>,
+    /// File names a `*` source must not match.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Part of the quick run (default); `false`: only with `--full`.
+    #[serde(default = "yes")]
+    pub quick: bool,
     pub lang: Lang,
     pub sizes: Vec<u32>,
     /// Where the program calls `env.pause`.
@@ -22,8 +29,13 @@ pub struct Program {
     /// Checksum per size: string keys (TOML tables) and string values (u64 beyond i64).
     #[serde(default)]
     pub expected: BTreeMap<String, String>,
+    /// Compiler and linker flags, after the sources; `{crate}` as in sources.
     #[serde(default)]
     pub flags: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +52,15 @@ impl Program {
             &self.sizes
         } else {
             &self.sizes[..self.sizes.len().min(2)]
+        }
+    }
+
+    /// The size the runtime stage times: the third (long enough to time well) when quick,
+    /// the largest otherwise.
+    pub fn runtime_size(&self, full: bool) -> u32 {
+        match self.sizes.get(2) {
+            Some(s) if !full => *s,
+            _ => *self.sizes.last().unwrap_or(&1),
         }
     }
 

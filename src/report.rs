@@ -1,11 +1,14 @@
-//! Stage `report`: charts (SVG and PNG) drawn from the CSVs.
+//! Stage `report`: charts (SVG and PNG) drawn from the CSVs, and `index.html`, the page a
+//! person reads (checked in headless Chromium: it renders and every image loads).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use plotters::prelude::*;
 
+use crate::runtime::RuntimeRow;
 use crate::sizes::{read_csv, SizeRow, TransformRow};
+use crate::switch::{FannkuchRow, SwitchRow};
 
 const COLORS: [RGBColor; 9] = [
     RGBColor(31, 119, 180),
@@ -160,6 +163,99 @@ where
     Ok(())
 }
 
+/// One line per series over `xs` (log2 x axis), SVG and PNG.
+fn lines(out: &Path, title: &str, y_label: &str, xs: &[u32], series: &[Series]) -> Result<()> {
+    let svg = out.with_extension("svg");
+    let png = out.with_extension("png");
+    draw_lines(
+        SVGBackend::new(&svg, (900, 520)).into_drawing_area(),
+        title,
+        y_label,
+        xs,
+        series,
+    )?;
+    draw_lines(
+        BitMapBackend::new(&png, (900, 520)).into_drawing_area(),
+        title,
+        y_label,
+        xs,
+        series,
+    )
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    y_label: &str,
+    xs: &[u32],
+    series: &[Series],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter())
+        .cloned()
+        .fold(0.0, f64::max)
+        * 1.25;
+    let x_max = xs.iter().map(|x| (*x as f64).log2()).fold(0.0, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.2f64..x_max + 0.2, 0f64..max.max(1e-9))
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("call-stack depth (frames)")
+        .x_labels(xs.len() * 4)
+        .x_label_formatter(&|x| {
+            let v = 2f64.powf(*x);
+            if (v - v.round()).abs() < 0.01 && (x - x.round()).abs() < 0.01 {
+                format!("{}", v.round())
+            } else {
+                String::new()
+            }
+        })
+        .y_desc(y_label)
+        .draw()
+        .map_err(e)?;
+    for (si, s) in series.iter().enumerate() {
+        let color = COLORS[(si * 2) % COLORS.len()];
+        let style = if si % 2 == 0 {
+            color.stroke_width(2)
+        } else {
+            color.mix(0.6).stroke_width(2)
+        };
+        let points: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&s.values)
+            .map(|(x, y)| ((*x as f64).log2(), *y))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), style))
+            .map_err(e)?
+            .label(s.name.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
 fn programs_of(rows: &[SizeRow]) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     for r in rows {
@@ -288,5 +384,144 @@ pub fn run(reports: &Path) -> Result<()> {
         &mem,
         false,
     )?;
-    Ok(())
+    let runtime: Option<Vec<RuntimeRow>> = optional_csv(&reports.join("runtime.csv"))?;
+    if let Some(runtime) = &runtime {
+        let programs = programs_of_runtime(runtime);
+        for (file, title, label, f) in [
+            (
+                "runtime",
+                "Run time relative to normal, no pause taken (median; lower is better)",
+                "time / normal",
+                (|r: &RuntimeRow| r.ratio) as fn(&RuntimeRow) -> f64,
+            ),
+            (
+                "runtime-fuel",
+                "Wasm operations executed relative to normal (wasmtime fuel; deterministic)",
+                "fuel / normal",
+                |r: &RuntimeRow| r.fuel_ratio,
+            ),
+        ] {
+            let mut series = Vec::new();
+            for mode in ["worst", "list", "list-indirect"] {
+                for tool in ["ours", "binaryen-132"] {
+                    series.push(Series {
+                        name: format!("{mode} {tool}"),
+                        values: programs
+                            .iter()
+                            .map(|p| {
+                                runtime
+                                    .iter()
+                                    .find(|r| &r.program == p && r.mode == mode && r.tool == tool)
+                                    .map(f)
+                                    .unwrap_or(0.0)
+                            })
+                            .collect(),
+                    });
+                }
+            }
+            grouped_bars(&reports.join(file), title, label, &programs, &series, false)?;
+        }
+    }
+    let fannkuch: Option<Vec<FannkuchRow>> = optional_csv(&reports.join("fannkuch.csv"))?;
+    if let Some(rows) = &fannkuch {
+        let mut groups: Vec<String> = Vec::new();
+        let mut runtimes: Vec<String> = Vec::new();
+        for r in rows.iter().filter(|r| r.row != "normal") {
+            if !groups.contains(&r.row) {
+                groups.push(r.row.clone());
+            }
+            if !runtimes.contains(&r.runtime) {
+                runtimes.push(r.runtime.clone());
+            }
+        }
+        let series: Vec<Series> = runtimes
+            .iter()
+            .map(|rt| Series {
+                name: rt.clone(),
+                values: groups
+                    .iter()
+                    .map(|g| {
+                        rows.iter()
+                            .find(|r| &r.row == g && &r.runtime == rt)
+                            .map_or(0.0, |r| r.ms_median)
+                    })
+                    .collect(),
+            })
+            .collect();
+        grouped_bars(
+            &reports.join("fannkuch"),
+            "fannkuch with a pause point in its innermost loop: total time (median)",
+            "ms",
+            &groups,
+            &series,
+            false,
+        )?;
+    }
+    let switch: Option<Vec<SwitchRow>> = optional_csv(&reports.join("switch.csv"))?;
+    if let Some(rows) = &switch {
+        let mut depths: Vec<u32> = rows.iter().map(|r| r.depth).collect();
+        depths.sort();
+        depths.dedup();
+        let mut series = Vec::new();
+        let mut keys: Vec<(String, u32)> = Vec::new();
+        for r in rows {
+            let k = (r.runtime.clone(), r.locals);
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        keys.sort_by_key(|k| (k.1, k.0.clone()));
+        for (runtime, locals) in keys {
+            series.push(Series {
+                name: format!("{runtime}, {locals} live locals/frame"),
+                values: depths
+                    .iter()
+                    .map(|d| {
+                        rows.iter()
+                            .find(|r| r.runtime == runtime && r.locals == locals && r.depth == *d)
+                            .map_or(0.0, |r| r.ns_median)
+                    })
+                    .collect(),
+            });
+        }
+        lines(
+            &reports.join("switch"),
+            "Coroutine switch cost versus call-stack depth (median)",
+            "ns per switch",
+            &depths,
+            &series,
+        )?;
+    }
+    let page = crate::html::page(
+        reports,
+        &sizes,
+        &transform,
+        runtime.as_deref(),
+        fannkuch.as_deref(),
+        switch.as_deref(),
+    )?;
+    let index = reports.join("index.html");
+    let tmp = reports.join("index.html.tmp");
+    std::fs::write(&tmp, page)?;
+    std::fs::rename(&tmp, &index)?;
+    crate::html::check_renders(&index)
+}
+
+/// The rows of a CSV a later stage writes, or `None` when that stage has not run.
+fn optional_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<Vec<T>>> {
+    if path.exists() {
+        read_csv(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn programs_of_runtime(rows: &[RuntimeRow]) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for r in rows {
+        if !v.contains(&r.program) {
+            v.push(r.program.clone());
+        }
+    }
+    v
 }

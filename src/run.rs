@@ -17,10 +17,14 @@ fn engine() -> &'static Engine {
     E.get_or_init(Engine::default)
 }
 
-/// Runs `wasm` with `name size` as arguments; returns the checksum it printed (`None` for a
+/// Compiles `wasm` for [`checksum`].
+pub fn compile(wasm: &[u8]) -> Result<Module> {
+    w(Module::new(engine(), wasm)).context("compile")
+}
+
+/// Runs `module` with `name size` as arguments; returns the checksum it printed (`None` for a
 /// run that prints nothing, such as size 0).
-pub fn checksum(wasm: &[u8], name: &str, size: u32) -> Result<Option<u64>> {
-    let module = w(Module::new(engine(), wasm)).context("compile")?;
+pub fn checksum(module: &Module, name: &str, size: u32) -> Result<Option<u64>> {
     let mut linker: Linker<WasiP1Ctx> = Linker::new(engine());
     w(wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c))?;
     w(linker.func_wrap("env", "pause", || {}).map(|_| ()))?;
@@ -30,7 +34,7 @@ pub fn checksum(wasm: &[u8], name: &str, size: u32) -> Result<Option<u64>> {
         .args(&[name.to_string(), size.to_string()])
         .build_p1();
     let mut store = Store::new(engine(), wasi);
-    let instance = w(linker.instantiate(&mut store, &module))?;
+    let instance = w(linker.instantiate(&mut store, module))?;
     let start = w(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;
     if let Err(e) = start.call(&mut store, ()) {
         match e.downcast_ref::<wasmtime_wasi::I32Exit>() {

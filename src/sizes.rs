@@ -10,9 +10,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::build::{build, out_dir};
+use crate::build::{build_all, out_dir};
 use crate::programs::Program;
-use crate::run::checksum;
+use crate::run::{checksum, compile};
 use crate::tools::{Mode, Tool, MODES, TOOLS};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
@@ -47,9 +47,10 @@ fn gzip_len(bytes: &[u8]) -> Result<u64> {
 /// Checks `wasm` validates and prints the expected checksum at every size of the run.
 pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<()> {
     wasmparser::validate(wasm).with_context(|| format!("{what}: invalid module"))?;
+    let module = compile(wasm).with_context(|| what.to_string())?;
     for &size in p.sizes(full) {
-        let got =
-            checksum(wasm, &p.name, size).with_context(|| format!("{what}: run at size {size}"))?;
+        let got = checksum(&module, &p.name, size)
+            .with_context(|| format!("{what}: run at size {size}"))?;
         match (p.expected(size), got) {
             (None, None) if size == 0 => {}
             (Some(e), Some(g)) if e == g => {}
@@ -123,9 +124,9 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
     bar.set_style(ProgressStyle::with_template("sizes {bar:40} {pos}/{len} {msg}").unwrap());
     let mut sizes = Vec::new();
     let mut transform = Vec::new();
-    for p in programs {
-        bar.set_message(format!("{} (build)", p.name));
-        let normal_path = build(p)?;
+    bar.set_message("building the programs");
+    let built = build_all(programs)?;
+    for (p, normal_path) in programs.iter().zip(built) {
         let normal = std::fs::read(&normal_path)?;
         verify(p, &normal, full, &format!("{} normal", p.name))?;
         let base = normal.len() as u64;

@@ -1,5 +1,5 @@
-//! The suite's harness as a user runs it: building programs (C and C++), transforming them in
-//! every mode with every tool, checking each output runs to its expected checksum, and drawing
+//! The suite's harness as a user runs it: building programs (C, C++, and a macro-benchmark whose
+//! C library comes from a registry crate), transforming them in every mode with every tool, checking each output runs to its expected checksum, and drawing
 //! the charts.
 
 use std::path::{Path, PathBuf};
@@ -17,13 +17,13 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 #[test]
-fn sizes_and_charts_for_three_programs() {
+fn the_whole_suite_on_four_programs() {
     let reports = tmp("suite-reports");
     let out = bench()
         .args([
             "all",
             "--only",
-            "primes,havlak,life",
+            "primes,havlak,life,zlib",
             "--repeats",
             "1",
             "--reports",
@@ -36,11 +36,13 @@ fn sizes_and_charts_for_three_programs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("index.html"));
+    let programs = ["primes", "havlak", "life", "zlib"];
     let sizes = std::fs::read_to_string(reports.join("sizes.csv")).unwrap();
     let rows: Vec<&str> = sizes.lines().skip(1).collect();
     // normal + 3 modes x 5 tools, per program.
-    assert_eq!(rows.len(), 3 * 16, "{sizes}");
-    for prog in ["primes", "havlak", "life"] {
+    assert_eq!(rows.len(), 4 * 16, "{sizes}");
+    for prog in programs {
         let worst_ours = rows
             .iter()
             .find(|r| r.starts_with(&format!("{prog},worst,ours,")))
@@ -52,12 +54,51 @@ fn sizes_and_charts_for_three_programs() {
         );
     }
     let transform = std::fs::read_to_string(reports.join("transform.csv")).unwrap();
-    assert_eq!(transform.lines().count(), 1 + 3 * 15);
+    assert_eq!(transform.lines().count(), 1 + 4 * 15);
+
+    // Runtime: normal + 3 modes x 3 tools per program, every run checked against its checksum.
+    let runtime = csv_rows(&reports.join("runtime.csv"));
+    assert_eq!(runtime.len(), 4 * 10);
+    for prog in programs {
+        let worst = runtime
+            .iter()
+            .find(|r| r["program"] == prog && r["mode"] == "worst" && r["tool"] == "ours")
+            .unwrap();
+        let fuel: f64 = worst["fuel_ratio"].parse().unwrap();
+        assert!(
+            fuel > 1.0,
+            "worst mode executes extra operations: {worst:?}"
+        );
+    }
+
+    // The fannkuch experiment: 1000 pauses of 1 ms really sleep, in every runtime.
+    let fannkuch = csv_rows(&reports.join("fannkuch.csv"));
+    assert_eq!(fannkuch.len(), 1 + 3 * 4);
+    let slept: Vec<_> = fannkuch
+        .iter()
+        .filter(|r| r["row"] == "1000 pauses of 1 ms")
+        .collect();
+    assert_eq!(slept.len(), 3);
+    for r in slept {
+        assert_eq!(r["pauses"], "1000", "{r:?}");
+        let ms: f64 = r["ms_median"].parse().unwrap();
+        assert!(ms >= 1000.0, "1000 sleeps of 1 ms take a second: {r:?}");
+    }
+
+    // Ping-pong: 2 runtimes x 3 local counts x 7 depths; each coroutine yields 1000 times.
+    let switch = csv_rows(&reports.join("switch.csv"));
+    assert_eq!(switch.len(), 2 * 3 * 7);
+    assert!(switch.iter().all(|r| r["switches"] == "2002"), "{switch:?}");
+
     for chart in [
         "sizes",
         "optimization",
         "transform-time",
         "transform-memory",
+        "runtime",
+        "runtime-fuel",
+        "fannkuch",
+        "switch",
     ] {
         for ext in ["svg", "png"] {
             let f = reports.join(format!("{chart}.{ext}"));
@@ -70,6 +111,41 @@ fn sizes_and_charts_for_three_programs() {
             );
         }
     }
+    // The report stage checked the page in headless Chromium; it names every chart.
+    let html = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    for chart in ["sizes", "runtime", "fannkuch", "switch"] {
+        assert!(html.contains(&format!("src=\"{chart}.svg\"")), "{chart}");
+    }
+}
+
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split(',').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_page_with_a_missing_image_fails_the_render_check() {
+    let dir = tmp("suite-broken-page");
+    let page = "<!doctype html><html><body><img src=\"nothing-here.svg\">\
+        <script>window.addEventListener('load',()=>{const i=[...document.images];\
+        document.body.dataset.images=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length;});\
+        </script></body></html>";
+    std::fs::write(dir.join("index.html"), page).unwrap();
+    let err = asyncify_bench::html::check_renders(&dir.join("index.html")).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("0 of 1 images loaded"),
+        "{err:#}"
+    );
 }
 
 #[test]
@@ -102,4 +178,26 @@ fn a_wrong_expected_checksum_fails_the_run() {
     assert!(!out.status.success());
     assert!(err.contains("primes normal at size 1: checksum"), "{err}");
     assert!(!dir.join("sizes.csv").exists(), "no partial CSV");
+}
+
+#[test]
+fn an_unknown_source_crate_is_named() {
+    let dir = tmp("suite-bad-crate");
+    std::fs::write(
+        dir.join("programs.toml"),
+        "[[program]]\nname = \"ghost\"\nsources = [\"{no-such-crate}/ghost.c\"]\nlang = \"c\"\n\
+         sizes = [0, 1]\npause = \"never\"\n",
+    )
+    .unwrap();
+    let out = bench()
+        .args(["build", "--programs"])
+        .arg(dir.join("programs.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("ghost") && err.contains("no crate `no-such-crate`"),
+        "{err}"
+    );
 }

@@ -1,4 +1,5 @@
-// fannkuch-redux: flips of pancake stacks over all permutations of n elements.
+// fannkuch-redux: flips of pancake stacks over all permutations of n elements. Built with
+// -DPAUSE_INNER (the switch stage's experiment) the pause point moves into the innermost loop.
 #include "bench.h"
 
 int main(int argc, char **argv) {
@@ -10,11 +11,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) perm1[i] = i;
     int r = n;
     for (;;) {
+#ifndef PAUSE_INNER
         pause();
+#endif
         while (r != 1) { count[r - 1] = r; r--; }
         for (int i = 0; i < n; i++) perm[i] = perm1[i];
         int flips = 0, k;
         while ((k = perm[0]) != 0) {
+#ifdef PAUSE_INNER
+            pause();
+#endif
             for (int i = 0, j = k; i < j; i++, j--) { int t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
             flips++;
         }

@@ -57,9 +57,13 @@ pub fn recommended_config() -> wasmtime::Config {
 /// What an async import returns: a future with the import's results.
 pub type ImportFuture = Pin<Box<dyn Future<Output = wasmtime::Result<Vec<Val>>> + Send + 'static>>;
 
-const STATE_NORMAL: i32 = 0;
-const STATE_UNWINDING: i32 = 1;
-const STATE_REWINDING: i32 = 2;
+/// What an import registered with [`Linker::func_maybe_async`] decides on each call.
+pub enum Reply {
+    /// Return these results at once: no pause, nothing unwinds.
+    Now(Vec<Val>),
+    /// Pause: unwind, await this future, rewind, return its results.
+    Later(ImportFuture),
+}
 
 /// Where an unwind buffer lives in the module's memory. The first 8 bytes hold Asyncify's data
 /// structure (stack position and end); the rest is the stack.
@@ -71,6 +75,9 @@ pub enum Buffer {
     Export { func: String, size: u32 },
     /// Call an exported allocator `(size) -> i32` (for example `malloc`).
     Malloc { func: String, size: u32 },
+    /// Grow the exported `memory` by enough pages at instantiation and use them. A C
+    /// program's allocator takes memory with `memory.grow` too, so it never hands these out.
+    Grow { size: u32 },
 }
 
 /// The store's data: the embedder's `T` plus this crate's runtime state.
@@ -94,9 +101,13 @@ struct RuntimeState {
     /// A typed error raised inside an import, reported instead of wasmtime's generic one.
     error: Option<Error>,
     imports: Arc<Vec<String>>,
+    /// The module's `asyncify_start_unwind`, `asyncify_stop_rewind` and memory.
+    start_unwind: Option<TypedFunc<i32, ()>>,
+    stop_rewind: Option<TypedFunc<(), ()>>,
+    memory: Option<wasmtime::Memory>,
 }
 
-type AsyncFn<T> = dyn Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> ImportFuture + Send + Sync + 'static;
+type AsyncFn<T> = dyn Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> Reply + Send + Sync + 'static;
 
 /// A wasmtime linker for asyncified modules. Sync imports and WASI go through
 /// [`Linker::inner`]; pausing imports through [`Linker::func_async`] and
@@ -130,6 +141,22 @@ impl<T: Send + 'static> Linker<T> {
         ty: FuncType,
         f: impl Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> ImportFuture + Send + Sync + 'static,
     ) -> wasmtime::Result<&mut Self> {
+        self.func_maybe_async(module, name, ty, move |caller, args| {
+            Reply::Later(f(caller, args))
+        })
+    }
+
+    /// An import that decides on each call whether to pause: [`Reply::Now`] returns at once
+    /// (as cheap as an ordinary import: nothing unwinds), [`Reply::Later`] pauses like
+    /// [`Linker::func_async`]. For example a CPU budget that pauses every millionth call, or a
+    /// sleep of zero that need not pause.
+    pub fn func_maybe_async(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: FuncType,
+        f: impl Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> Reply + Send + Sync + 'static,
+    ) -> wasmtime::Result<&mut Self> {
         let f: Arc<AsyncFn<T>> = Arc::new(f);
         self.pausing(module, name, ty, Some(f))
     }
@@ -154,9 +181,9 @@ impl<T: Send + 'static> Linker<T> {
         f: Option<Arc<AsyncFn<T>>>,
     ) -> wasmtime::Result<&mut Self> {
         let index = self.imports.len();
-        let full = format!("{module}.{name}");
-        self.imports.push(full.clone());
-        let results: Vec<Val> = ty
+        let full: Arc<str> = format!("{module}.{name}").into();
+        self.imports.push(full.to_string());
+        let results: Arc<[Val]> = ty
             .results()
             .map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0)))
             .collect();
@@ -167,63 +194,58 @@ impl<T: Send + 'static> Linker<T> {
                 let full = full.clone();
                 let results = results.clone();
                 Box::new(async move {
-                    match state(&mut caller).await? {
-                        STATE_NORMAL => {
-                            caller.data_mut().rt.paused = Some(index);
-                            match &f {
-                                Some(f) => {
-                                    let fut = f(&mut caller, args);
-                                    caller.data_mut().rt.future = Some(fut);
+                    // Only the host starts rewinds (and hands over the results for the
+                    // re-entered import then), so it knows the state without asking wasm.
+                    if caller.data().rt.results.is_none() {
+                        match &f {
+                            Some(f) => match f(&mut caller, args) {
+                                Reply::Now(values) => {
+                                    check_arity(&mut caller, &full, &values, out.len())?;
+                                    out.clone_from_slice(&values);
+                                    return Ok(());
                                 }
-                                None => caller.data_mut().rt.yielded = Some(args.to_vec()),
-                            }
-                            let (buffer, size) =
-                                (caller.data().rt.buffer, caller.data().rt.buffer_size);
-                            let memory = export_memory(&mut caller)?;
-                            memory.write(
-                                &mut caller,
-                                buffer as usize,
-                                &(buffer + 8).to_le_bytes(),
-                            )?;
-                            memory.write(
-                                &mut caller,
-                                buffer as usize + 4,
-                                &(buffer + size).to_le_bytes(),
-                            )?;
-                            call_export(&mut caller, "asyncify_start_unwind", Some(buffer as i32))
-                                .await?;
-                            out.clone_from_slice(&results);
-                            Ok(())
+                                Reply::Later(fut) => caller.data_mut().rt.future = Some(fut),
+                            },
+                            None => caller.data_mut().rt.yielded = Some(args.to_vec()),
                         }
-                        STATE_REWINDING => {
-                            let rt = &mut caller.data_mut().rt;
-                            if rt.paused != Some(index) {
-                                let expected =
-                                    rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
-                                rt.error = Some(Error::WrongRewind {
-                                    expected,
-                                    got: full.clone(),
-                                });
-                                wasmtime::bail!("rewound into the wrong import");
-                            }
-                            rt.paused = None;
-                            let values = rt.results.take().unwrap_or_default();
-                            if values.len() != out.len() {
-                                rt.error = Some(Error::Import {
-                                    import: full.clone(),
-                                    message: format!(
-                                        "returned {} values, expected {}",
-                                        values.len(),
-                                        out.len()
-                                    ),
-                                });
-                                wasmtime::bail!("wrong number of results");
-                            }
-                            call_export(&mut caller, "asyncify_stop_rewind", None).await?;
-                            out.clone_from_slice(&values);
-                            Ok(())
+                        caller.data_mut().rt.paused = Some(index);
+                        let (buffer, size) =
+                            (caller.data().rt.buffer, caller.data().rt.buffer_size);
+                        let memory = caller.data().rt.memory.expect("found at instantiation");
+                        memory.write(&mut caller, buffer as usize, &(buffer + 8).to_le_bytes())?;
+                        memory.write(
+                            &mut caller,
+                            buffer as usize + 4,
+                            &(buffer + size).to_le_bytes(),
+                        )?;
+                        let start_unwind = caller.data().rt.start_unwind.clone();
+                        start_unwind
+                            .expect("found at instantiation")
+                            .call_async(&mut caller, buffer as i32)
+                            .await?;
+                        out.clone_from_slice(&results);
+                        Ok(())
+                    } else {
+                        let rt = &mut caller.data_mut().rt;
+                        if rt.paused != Some(index) {
+                            let expected =
+                                rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
+                            rt.error = Some(Error::WrongRewind {
+                                expected,
+                                got: full.to_string(),
+                            });
+                            wasmtime::bail!("rewound into the wrong import");
                         }
-                        s => wasmtime::bail!("import {full} called in asyncify state {s}"),
+                        rt.paused = None;
+                        let values = rt.results.take().unwrap_or_default();
+                        check_arity(&mut caller, &full, &values, out.len())?;
+                        let stop_rewind = caller.data().rt.stop_rewind.clone();
+                        stop_rewind
+                            .expect("found at instantiation")
+                            .call_async(&mut caller, ())
+                            .await?;
+                        out.clone_from_slice(&values);
+                        Ok(())
                     }
                 })
             })?;
@@ -257,50 +279,24 @@ impl<T: Send + 'static> Linker<T> {
     }
 }
 
-async fn state<T: Send>(caller: &mut Caller<'_, Ctx<T>>) -> wasmtime::Result<i32> {
-    let f = caller
-        .get_export("asyncify_get_state")
-        .and_then(|e| e.into_func())
-        .ok_or_else(|| {
-            wasmtime::format_err!("the module is not asyncified (no asyncify_get_state)")
-        })?;
-    f.typed::<(), i32>(&*caller)?
-        .call_async(&mut *caller, ())
-        .await
-}
-
-fn export_memory<T>(caller: &mut Caller<'_, Ctx<T>>) -> wasmtime::Result<wasmtime::Memory> {
-    caller
-        .get_export("memory")
-        .and_then(|e| e.into_memory())
-        .ok_or_else(|| wasmtime::format_err!("the module does not export its memory as `memory`"))
-}
-
-async fn call_export<T: Send>(
+/// Fails (with a typed error for the caller) when an import produced the wrong number of results.
+fn check_arity<T>(
     caller: &mut Caller<'_, Ctx<T>>,
-    name: &str,
-    arg: Option<i32>,
+    import: &str,
+    values: &[Val],
+    expected: usize,
 ) -> wasmtime::Result<()> {
-    let f = caller
-        .get_export(name)
-        .and_then(|e| e.into_func())
-        .ok_or_else(|| wasmtime::format_err!("the module does not export {name}"))?;
-    match arg {
-        Some(a) => {
-            f.typed::<i32, ()>(&*caller)?
-                .call_async(&mut *caller, a)
-                .await
-        }
-        None => {
-            f.typed::<(), ()>(&*caller)?
-                .call_async(&mut *caller, ())
-                .await
-        }
+    if values.len() != expected {
+        caller.data_mut().rt.error = Some(Error::Import {
+            import: import.to_string(),
+            message: format!("returned {} values, expected {expected}", values.len()),
+        });
+        wasmtime::bail!("wrong number of results");
     }
+    Ok(())
 }
 
 struct Api {
-    get_state: TypedFunc<(), i32>,
     stop_unwind: TypedFunc<(), ()>,
     start_rewind: TypedFunc<i32, ()>,
 }
@@ -310,25 +306,32 @@ impl Api {
         let missing = |name: &str| Error::NotAsyncified {
             missing: name.to_string(),
         };
-        let get_state = instance
-            .get_typed_func(&mut *store, "asyncify_get_state")
-            .map_err(|_| missing("asyncify_get_state"))?;
         let stop_unwind = instance
             .get_typed_func(&mut *store, "asyncify_stop_unwind")
             .map_err(|_| missing("asyncify_stop_unwind"))?;
         let start_rewind = instance
             .get_typed_func(&mut *store, "asyncify_start_rewind")
             .map_err(|_| missing("asyncify_start_rewind"))?;
-        for name in ["asyncify_start_unwind", "asyncify_stop_rewind"] {
+        instance
+            .get_func(&mut *store, "asyncify_get_state")
+            .ok_or_else(|| missing("asyncify_get_state"))?;
+        // What the pausing imports call, found once.
+        store.data_mut().rt.start_unwind = Some(
             instance
-                .get_func(&mut *store, name)
-                .ok_or_else(|| missing(name))?;
-        }
-        if instance.get_memory(&mut *store, "memory").is_none() {
-            return Err(Error::MissingExport("memory".into()));
-        }
+                .get_typed_func(&mut *store, "asyncify_start_unwind")
+                .map_err(|_| missing("asyncify_start_unwind"))?,
+        );
+        store.data_mut().rt.stop_rewind = Some(
+            instance
+                .get_typed_func(&mut *store, "asyncify_stop_rewind")
+                .map_err(|_| missing("asyncify_stop_rewind"))?,
+        );
+        store.data_mut().rt.memory = Some(
+            instance
+                .get_memory(&mut *store, "memory")
+                .ok_or_else(|| Error::MissingExport("memory".into()))?,
+        );
         Ok(Api {
-            get_state,
             stop_unwind,
             start_rewind,
         })
@@ -388,6 +391,17 @@ impl<T: Send + 'static> Instance<T> {
     fn allocate(&mut self, buffer: &Buffer) -> Result<(u32, u32), Error> {
         let (addr, size) = match buffer {
             Buffer::Fixed { addr, size } => (*addr, *size),
+            Buffer::Grow { size } => {
+                let memory = self
+                    .instance
+                    .get_memory(&mut self.store, "memory")
+                    .ok_or_else(|| Error::MissingExport("memory".into()))?;
+                let pages = u64::from(*size).div_ceil(65536);
+                let old = memory.grow(&mut self.store, pages).map_err(Error::Trap)?;
+                let addr = u32::try_from(old * 65536)
+                    .map_err(|_| Error::BufferTooSmall { size: *size })?;
+                (addr, *size)
+            }
             Buffer::Export { func, size } => {
                 let f = self
                     .instance
@@ -449,21 +463,27 @@ impl<T: Send + 'static> Instance<T> {
         out: Vec<Val>,
         rewinding: bool,
     ) -> Result<Option<Vec<Val>>, Error> {
-        let state =
-            block_on(self.api.get_state.call_async(&mut self.store, ())).map_err(Error::Trap)?;
+        // The host tracks the state itself (no call into wasm): an import that paused left
+        // its index in `paused`; a rewind that has not reached its import yet still holds the
+        // results it will return.
+        let rt = &self.store.data().rt;
+        let rewind_pending = rt.results.is_some();
+        let unwinding = rt.paused.is_some() && !rewind_pending;
         if let Err(e) = result {
             if let Some(err) = self.store.data_mut().rt.error.take() {
                 return Err(err);
             }
-            return Err(match state {
-                STATE_UNWINDING => Error::UnwindOverflow {
+            return Err(if unwinding {
+                Error::UnwindOverflow {
                     size: self.store.data().rt.buffer_size + 8,
-                },
-                STATE_REWINDING if rewinding => Error::TrapDuringRewind(e),
-                _ => Error::Trap(e),
+                }
+            } else if rewinding && rewind_pending {
+                Error::TrapDuringRewind(e)
+            } else {
+                Error::Trap(e)
             });
         }
-        if state == STATE_UNWINDING {
+        if unwinding {
             block_on(self.api.stop_unwind.call_async(&mut self.store, ())).map_err(Error::Trap)?;
             return Ok(None);
         }
@@ -487,6 +507,8 @@ impl<T: Send + 'static> Instance<T> {
     pub async fn call_async(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
         let func = self.func(name)?;
         self.use_buffer(self.buffer);
+        // A call that trapped during a rewind may have left its results behind.
+        self.store.data_mut().rt.results = None;
         let mut rewinding = false;
         loop {
             if let Some(out) = self.run_once(func, args, rewinding).await? {
@@ -557,6 +579,8 @@ impl<T: Send + 'static> Instance<T> {
         self.store.data_mut().rt.paused = co.paused.take();
         if co.started {
             self.rewind(results)?;
+        } else {
+            self.store.data_mut().rt.results = None;
         }
         let rewinding = co.started;
         co.started = true;

@@ -388,3 +388,60 @@ async fn an_async_import_that_fails_names_itself() {
         "import `env.sleep` failed: the clock broke"
     );
 }
+
+/// `func_maybe_async` pauses only when asked to: here every third call of `env.tick` pauses
+/// (and returns 100 + its argument after the await), the others return at once. The sum proves
+/// every call got its own result and the loop resumed in the right iteration; the unwind
+/// buffer is pages `Buffer::Grow` added.
+#[tokio::test]
+async fn an_import_can_decide_per_call_whether_to_pause() {
+    let wat = r#"(module
+      (import "env" "tick" (func $tick (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "run") (param $n i32) (result i32)
+        (local $i i32) (local $sum i32)
+        (block $done
+          (loop $l
+            (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+            (local.set $sum (i32.add (local.get $sum) (call $tick (local.get $i))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $l)))
+        (local.get $sum)))"#;
+    let engine = engine();
+    let module = Module::new(&engine, asyncified(wat.as_bytes(), None)).unwrap();
+    let pauses = Arc::new(Mutex::new(0));
+    let mut linker = Linker::<()>::new(&engine);
+    let counted = pauses.clone();
+    linker
+        .func_maybe_async(
+            "env",
+            "tick",
+            FuncType::new(&engine, [ValType::I32], [ValType::I32]),
+            move |_, args| {
+                let i = args[0].unwrap_i32();
+                if i % 3 == 2 {
+                    *counted.lock().unwrap() += 1;
+                    asyncify_host::Reply::Later(Box::pin(async move {
+                        tokio::task::yield_now().await;
+                        Ok(vec![Val::I32(100 + i)])
+                    }))
+                } else {
+                    asyncify_host::Reply::Now(vec![Val::I32(i)])
+                }
+            },
+        )
+        .unwrap();
+    let mut inst = linker
+        .instantiate(&module, (), Buffer::Grow { size: 1024 })
+        .unwrap();
+    let out = inst.call_async("run", &[Val::I32(10)]).await.unwrap();
+    // 0..10 plus 100 for each of the pausing calls 2, 5, 8.
+    assert_eq!(out[0].unwrap_i32(), 45 + 300);
+    assert_eq!(*pauses.lock().unwrap(), 3);
+    // The buffer lies in the page added after the module's own one.
+    let memory = inst
+        .instance()
+        .get_memory(inst.store_mut(), "memory")
+        .unwrap();
+    assert_eq!(memory.size(inst.store()), 2);
+}

@@ -1,0 +1,476 @@
+//! `reports/index.html`: what was measured, on what machine, every chart with a caption, the
+//! tables behind them and links to the CSVs. [`check_renders`] opens it in headless Chromium.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::programs::root;
+use crate::runtime::RuntimeRow;
+use crate::sizes::{SizeRow, TransformRow};
+use crate::switch::{FannkuchRow, SwitchRow};
+
+const MODES: [&str; 3] = ["worst", "list", "list-indirect"];
+const TOOLS: [&str; 3] = ["ours", "binaryen-108", "binaryen-132"];
+
+fn geomean(v: &[f64]) -> f64 {
+    let v: Vec<f64> = v.iter().cloned().filter(|x| *x > 0.0).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// First line a command prints, or "unknown".
+fn first_line(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.lines().next().map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn machine() -> Vec<(&'static str, String)> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let wasmtime = std::fs::read_to_string(root().join("Cargo.lock"))
+        .ok()
+        .and_then(|lock| {
+            let at = lock.find("name = \"wasmtime\"\n")?;
+            let rest = &lock[at..];
+            let v = rest
+                .lines()
+                .nth(1)?
+                .trim_start_matches("version = ")
+                .trim_matches('"');
+            Some(v.to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    vec![
+        (
+            "generated",
+            first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        ),
+        ("cpu", format!("{cpu} ({cores} cores)")),
+        ("system", os),
+        ("rustc", first_line("rustc", &["--version"])),
+        ("wasmtime", wasmtime),
+        ("clang", first_line("clang-16", &["--version"])),
+        ("binaryen (Debian)", first_line("wasm-opt", &["--version"])),
+        (
+            "binaryen (npm)",
+            first_line(
+                &root()
+                    .join("tools/node_modules/.bin/wasm-opt")
+                    .to_string_lossy(),
+                &["--version"],
+            ),
+        ),
+    ]
+}
+
+fn figure(out: &mut String, name: &str, caption: &str) {
+    let _ = writeln!(
+        out,
+        "<figure><img src=\"{name}.svg\" alt=\"{}\"><figcaption>{caption} \
+         (<a href=\"{name}.png\">PNG</a>)</figcaption></figure>",
+        esc(caption)
+    );
+}
+
+/// The page, from the rows of every CSV the run wrote.
+pub fn page(
+    reports: &Path,
+    sizes: &[SizeRow],
+    transform: &[TransformRow],
+    runtime: Option<&[RuntimeRow]>,
+    fannkuch: Option<&[FannkuchRow]>,
+    switch: Option<&[SwitchRow]>,
+) -> Result<String> {
+    let _ = reports;
+    let mut h = String::new();
+    h.push_str(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Asyncify: ours beside Binaryen</title>\n<style>\
+         body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\
+         table{border-collapse:collapse;margin:1em 0;font-size:90%}\
+         td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
+         th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}\
+         tr.sum td{font-weight:bold;background:#fafafa}\
+         figure{margin:1.5em 0}img{max-width:100%;border:1px solid #ddd}\
+         figcaption{color:#555;font-size:90%}</style></head>\n<body>\n",
+    );
+    h.push_str(
+        "<h1>Asyncify: our transform beside Binaryen's</h1>\n<p>Benchmark programs (C and C++ \
+         micro-benchmarks, and real C libraries from registry crates: SQLite, Lua, QuickJS, \
+         Box2D, zlib, zstd, bzip2, lz4) compiled with clang-16 for wasm32-wasi, then made \
+         pausable in three modes: <b>worst</b> (every import and indirect call may pause), \
+         <b>list</b> (only the program's <code>env.pause</code>) and <b>list-indirect</b> \
+         (<code>env.pause</code>, indirect calls never pause); by our <code>asyncify</code> and by \
+         Binaryen's <code>wasm-opt --asyncify</code> (Debian's 108 and npm's 132, with -O2 unless \
+         said otherwise). Every module was validated and run to its expected checksum.</p>\n\
+         <p><b>These figures come from the machine below, in the run that wrote this page.</b> \
+         Rerun <code>scripts/bench</code> (quick) or <code>scripts/bench --full</code> to measure \
+         your own.</p>\n<table>",
+    );
+    for (k, v) in machine() {
+        let _ = write!(h, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
+    }
+    h.push_str(
+        "</table>\n<p>Data: <a href=\"sizes.csv\">sizes.csv</a>, \
+        <a href=\"transform.csv\">transform.csv</a>, <a href=\"runtime.csv\">runtime.csv</a>, \
+        <a href=\"fannkuch.csv\">fannkuch.csv</a>, <a href=\"switch.csv\">switch.csv</a>.</p>\n",
+    );
+
+    // Sizes.
+    h.push_str("<h2>Code size</h2>\n");
+    figure(&mut h, "sizes", "Size of each pausable build relative to the normal build, per program: our bars beside Binaryen 132's (lower is better).");
+    let mut programs: Vec<&str> = Vec::new();
+    for r in sizes {
+        if !programs.contains(&r.program.as_str()) {
+            programs.push(&r.program);
+        }
+    }
+    h.push_str("<table><tr><th>program</th><th>normal bytes</th>");
+    for m in MODES {
+        for t in TOOLS {
+            let _ = write!(h, "<th>{m}<br>{t}</th>");
+        }
+    }
+    h.push_str("</tr>\n");
+    let ratio = |p: &str, m: &str, t: &str| {
+        sizes
+            .iter()
+            .find(|r| r.program == p && r.mode == m && r.tool == t && r.optimized)
+            .map_or(0.0, |r| r.ratio)
+    };
+    for p in &programs {
+        let normal = sizes
+            .iter()
+            .find(|r| r.program == *p && r.mode == "normal")
+            .map_or(0, |r| r.bytes);
+        let _ = write!(h, "<tr><td>{p}</td><td>{normal}</td>");
+        for m in MODES {
+            for t in TOOLS {
+                let _ = write!(h, "<td>{:.3}</td>", ratio(p, m, t));
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("<tr class=\"sum\"><td>geomean</td><td></td>");
+    for m in MODES {
+        for t in TOOLS {
+            let v: Vec<f64> = programs.iter().map(|p| ratio(p, m, t)).collect();
+            let _ = write!(h, "<td>{:.3}</td>", geomean(&v));
+        }
+    }
+    h.push_str("</tr></table>\n");
+    figure(&mut h, "optimization", "Worst mode with and without Binaryen's optimizer: Asyncify's raw output needs optimizing; ours is emitted compact.");
+
+    // Transform cost.
+    h.push_str("<h2>Transform cost</h2>\n");
+    figure(
+        &mut h,
+        "transform-time",
+        "Wall time of one transform in worst mode, median of interleaved repeats (log scale).",
+    );
+    figure(
+        &mut h,
+        "transform-memory",
+        "Peak memory of one transform in worst mode.",
+    );
+    h.push_str("<table><tr><th>program (worst mode)</th><th>ours ms</th><th>binaryen-108 ms</th><th>binaryen-132 ms</th><th>108 / ours</th><th>132 / ours</th></tr>\n");
+    let t = |p: &str, tool: &str| {
+        transform
+            .iter()
+            .find(|r| r.program == p && r.mode == "worst" && r.tool == tool && r.optimized)
+    };
+    let (mut s108, mut s132) = (Vec::new(), Vec::new());
+    for p in &programs {
+        let (Some(o), Some(a), Some(b)) =
+            (t(p, "ours"), t(p, "binaryen-108"), t(p, "binaryen-132"))
+        else {
+            continue;
+        };
+        let cell = |r: &TransformRow| {
+            format!(
+                "{:.1} <small>[{:.1}&ndash;{:.1}]</small>",
+                r.wall_ms_median, r.wall_ms_min, r.wall_ms_max
+            )
+        };
+        s108.push(a.wall_ms_median / o.wall_ms_median);
+        s132.push(b.wall_ms_median / o.wall_ms_median);
+        let _ = writeln!(
+            h,
+            "<tr><td>{p}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}x</td><td>{:.1}x</td></tr>",
+            cell(o),
+            cell(a),
+            cell(b),
+            a.wall_ms_median / o.wall_ms_median,
+            b.wall_ms_median / o.wall_ms_median
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<tr class=\"sum\"><td>geomean speed-up</td><td></td><td></td><td></td><td>{:.1}x</td><td>{:.1}x</td></tr></table>",
+        geomean(&s108),
+        geomean(&s132)
+    );
+
+    // Runtime.
+    h.push_str("<h2>Run time (no pause taken)</h2>\n");
+    match runtime {
+        None => h.push_str("<p>Not measured in this run (stage <code>runtime</code>).</p>\n"),
+        Some(rows) => {
+            figure(&mut h, "runtime", "Time of each pausable build relative to the normal build in the same run (median of interleaved runs in wasmtime through asyncify-host; env.pause never pauses).");
+            figure(&mut h, "runtime-fuel", "The same as wasm operations executed (wasmtime fuel): deterministic, so it does not depend on the machine's noise.");
+            let mut progs: Vec<&str> = Vec::new();
+            for r in rows {
+                if !progs.contains(&r.program.as_str()) {
+                    progs.push(&r.program);
+                }
+            }
+            h.push_str("<table><tr><th>program (size)</th><th>normal ms</th>");
+            for m in MODES {
+                for t in TOOLS {
+                    let _ = write!(h, "<th>{m}<br>{t}</th>");
+                }
+            }
+            h.push_str("</tr>\n");
+            let get = |p: &str, m: &str, t: &str| {
+                rows.iter()
+                    .find(|r| r.program == p && r.mode == m && r.tool == t)
+            };
+            for p in &progs {
+                let Some(n) = get(p, "normal", "clang") else {
+                    continue;
+                };
+                let _ = write!(
+                    h,
+                    "<tr><td>{p} ({})</td><td>{:.1} <small>[{:.1}&ndash;{:.1}]</small></td>",
+                    n.size, n.ms_median, n.ms_min, n.ms_max
+                );
+                for m in MODES {
+                    for t in TOOLS {
+                        match get(p, m, t) {
+                            Some(r) => {
+                                let _ = write!(
+                                    h,
+                                    "<td>{:.3} <small>fuel {:.3}</small></td>",
+                                    r.ratio, r.fuel_ratio
+                                );
+                            }
+                            None => h.push_str("<td></td>"),
+                        }
+                    }
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("<tr class=\"sum\"><td>geomean</td><td></td>");
+            for m in MODES {
+                for t in TOOLS {
+                    let time: Vec<f64> = progs
+                        .iter()
+                        .filter_map(|p| get(p, m, t))
+                        .map(|r| r.ratio)
+                        .collect();
+                    let fuel: Vec<f64> = progs
+                        .iter()
+                        .filter_map(|p| get(p, m, t))
+                        .map(|r| r.fuel_ratio)
+                        .collect();
+                    let _ = write!(
+                        h,
+                        "<td>{:.3} <small>fuel {:.3}</small></td>",
+                        geomean(&time),
+                        geomean(&fuel)
+                    );
+                }
+            }
+            h.push_str("</tr></table>\n");
+        }
+    }
+
+    // Fannkuch.
+    h.push_str("<h2>Pauses: the fannkuch experiment</h2>\n");
+    match fannkuch {
+        None => h.push_str("<p>Not measured in this run (stage <code>switch</code>).</p>\n"),
+        Some(rows) => {
+            h.push_str("<p>fannkuch with its pause point in the innermost loop (called millions of times), \
+                list mode. Pauses are spread evenly over the run; a pause of 1 ms is a tokio timer, one of \
+                0 ms a yield to the executor. The overhead per pause excludes the sleeping itself \
+                (measured separately) and the runtime's no-pause time.</p>\n");
+            figure(
+                &mut h,
+                "fannkuch",
+                "Total time per experiment and runtime (median).",
+            );
+            h.push_str("<table><tr><th>experiment</th><th>runtime</th><th>pauses</th><th>total ms (median [min&ndash;max])</th><th>overhead per pause</th></tr>\n");
+            for r in rows {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1} <small>[{:.1}&ndash;{:.1}]</small></td><td>{}</td></tr>",
+                    esc(&r.row),
+                    esc(&r.runtime),
+                    r.pauses,
+                    r.ms_median,
+                    r.ms_min,
+                    r.ms_max,
+                    r.overhead_us_per_pause
+                        .map_or(String::new(), |v| format!("{v:.1} µs"))
+                );
+            }
+            h.push_str("</table>\n");
+        }
+    }
+
+    // Switches.
+    h.push_str("<h2>Coroutine switches</h2>\n");
+    match switch {
+        None => h.push_str("<p>Not measured in this run (stage <code>switch</code>).</p>\n"),
+        Some(rows) => {
+            h.push_str("<p>Two coroutines ping-pong through a yield import. Asyncify: two coroutines of one \
+                instance, each switch a rewind into one and an unwind out of it, through asyncify-host. \
+                Fibers: the uninstrumented module on wasmtime's async support, one fiber per call (two \
+                instances, since wasmtime runs one call per store at a time).</p>\n");
+            figure(&mut h, "switch", "Nanoseconds per switch against the number of frames on the stack, for 0, 4 and 16 live i64 locals per frame.");
+            let mut depths: Vec<u32> = rows.iter().map(|r| r.depth).collect();
+            depths.sort();
+            depths.dedup();
+            let mut keys: Vec<(String, u32)> = Vec::new();
+            for r in rows {
+                if !keys.contains(&(r.runtime.clone(), r.locals)) {
+                    keys.push((r.runtime.clone(), r.locals));
+                }
+            }
+            keys.sort_by_key(|k| (k.1, k.0.clone()));
+            h.push_str("<table><tr><th>ns per switch (median)</th>");
+            for d in &depths {
+                let _ = write!(h, "<th>depth {d}</th>");
+            }
+            h.push_str("</tr>\n");
+            for (runtime, locals) in &keys {
+                let _ = write!(h, "<tr><td>{}, {locals} locals</td>", esc(runtime));
+                for d in &depths {
+                    match rows
+                        .iter()
+                        .find(|r| &r.runtime == runtime && r.locals == *locals && r.depth == *d)
+                    {
+                        Some(r) => {
+                            let _ = write!(
+                                h,
+                                "<td>{:.0} <small>[{:.0}&ndash;{:.0}]</small></td>",
+                                r.ns_median, r.ns_min, r.ns_max
+                            );
+                        }
+                        None => h.push_str("<td></td>"),
+                    }
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+        }
+    }
+    // The page counts its own images once loaded; check_renders reads the count.
+    h.push_str(
+        "<script>window.addEventListener('load',()=>{const i=[...document.images];\
+         document.body.dataset.images=i.filter(x=>x.complete&&x.naturalWidth>0).length+'/'+i.length;});\
+         </script>\n</body></html>\n",
+    );
+    Ok(h)
+}
+
+/// Opens `index` in headless Chromium and fails unless it rendered and every image loaded.
+pub fn check_renders(index: &Path) -> Result<()> {
+    let chromium = ["chromium", "/usr/bin/chromium"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .context(
+            "chromium is not installed (scripts/setup installs it); it checks the report renders",
+        )?;
+    let profile =
+        std::env::temp_dir().join(format!("asyncify-bench-chromium-{}", std::process::id()));
+    let url = format!(
+        "file://{}",
+        index
+            .canonicalize()
+            .with_context(|| format!("{}", index.display()))?
+            .display()
+    );
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .output()
+        .context("cannot run chromium")?;
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let Some(at) = dom.find("data-images=\"") else {
+        bail!(
+            "{} did not render in headless Chromium (no image count): {}",
+            index.display(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    };
+    let count = &dom[at + 13..];
+    let count = &count[..count.find('"').unwrap_or(0)];
+    let (ok, total) = count.split_once('/').unwrap_or(("0", "0"));
+    if ok != total || total == "0" {
+        bail!(
+            "{}: {ok} of {total} images loaded in headless Chromium",
+            index.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,568 @@
+//! Stage `switch`: what a pause costs.
+//!
+//! 1. The seed article's fannkuch experiment: fannkuch with its pause point in the innermost
+//!    loop, run normal, asyncified with no pause taken, and with 1 pause of 1 ms, 1000 pauses
+//!    of 1 ms and 1000 pauses of 0 ms; asyncified by us and by Binaryen (through
+//!    `asyncify-host`), and uninstrumented on wasmtime's own async support (fibers).
+//! 2. Coroutine ping-pong: two coroutines switching through a yield import, at call-stack
+//!    depths 1 to 64 and with 0, 4 or 16 live i64 locals per frame; asyncify (two coroutines in
+//!    one instance) beside fibers (two instances: wasmtime runs one call per store at a time).
+//!
+//! Writes `reports/fannkuch.csv` and `reports/switch.csv`.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use wasmtime::{Engine, FuncType, Module, Store, Val};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::build::{build, out_dir};
+use crate::programs::Program;
+use crate::runtime::{engine, median, parse_checksum, w};
+use crate::sizes::write_csv;
+use crate::tools::{Flags, Tool};
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
+pub struct FannkuchRow {
+    pub row: String,
+    pub runtime: String,
+    pub pauses: u64,
+    pub sleep_ms: f64,
+    pub runs: usize,
+    pub ms_median: f64,
+    pub ms_min: f64,
+    pub ms_max: f64,
+    /// (time - the same runtime's no-pause time - the sleeping itself) / pauses.
+    pub overhead_us_per_pause: Option<f64>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
+pub struct SwitchRow {
+    pub runtime: String,
+    pub depth: u32,
+    pub locals: u32,
+    pub switches: u64,
+    pub ns_median: f64,
+    pub ns_min: f64,
+    pub ns_max: f64,
+}
+
+const ASYNCIFIERS: [Tool; 2] = [
+    Tool::Ours,
+    Tool::Binaryen {
+        version: 132,
+        optimize: true,
+    },
+];
+
+const PAUSE_ONLY: Flags = Flags {
+    imports: Some("env.pause"),
+    ignore_indirect: false,
+};
+
+fn transform(tool: Tool, input: &Path, output: &Path, flags: Flags) -> Result<()> {
+    let out = tool
+        .command(input, output, flags)
+        .output()
+        .with_context(|| format!("cannot run {}", tool.label()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed on {}: {}",
+            tool.label(),
+            input.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The stage; `full` runs more repeats and bigger batches.
+pub fn run(fannkuch: &Program, full: bool, repeats: Option<usize>, reports: &Path) -> Result<()> {
+    let repeats = repeats.unwrap_or(if full { 7 } else { 3 }).max(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let engine = engine(false)?;
+    let rows = rt.block_on(fannkuch_experiment(&engine, fannkuch, full, repeats))?;
+    write_csv(&reports.join("fannkuch.csv"), &rows)?;
+    let rows = rt.block_on(ping_pong(&engine, full, repeats))?;
+    write_csv(&reports.join("switch.csv"), &rows)
+}
+
+// ---- 1. fannkuch with a pause point in its innermost loop ----------------------------------
+
+struct Host {
+    wasi: WasiP1Ctx,
+    calls: Arc<AtomicU64>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Runtime {
+    /// The uninstrumented module, `env.pause` an ordinary import.
+    Plain,
+    /// The uninstrumented module, `env.pause` an async import on wasmtime's fibers.
+    Fibers,
+    /// An asyncified module through asyncify-host.
+    Asyncify,
+}
+
+/// One run: pauses at every `every`-th call of `env.pause` (never when 0) for `sleep` (a
+/// yield to the executor when zero). Returns (ms, checksum, calls).
+async fn pausing_run(
+    engine: &Engine,
+    module: &Module,
+    runtime: Runtime,
+    every: u64,
+    sleep: Duration,
+    size: u32,
+) -> Result<(f64, Option<u64>, u64)> {
+    let stdout = MemoryOutputPipe::new(1 << 16);
+    let calls = Arc::new(AtomicU64::new(0));
+    let host = Host {
+        wasi: wasmtime_wasi::WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .args(&["fannkuch".to_string(), size.to_string()])
+            .build_p1(),
+        calls: calls.clone(),
+    };
+    let pause_now = move |calls: &AtomicU64| {
+        let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
+        every != 0 && n.is_multiple_of(every)
+    };
+    let wait = move || async move {
+        if sleep.is_zero() {
+            tokio::task::yield_now().await
+        } else {
+            tokio::time::sleep(sleep).await
+        }
+    };
+    let t;
+    let result = match runtime {
+        Runtime::Asyncify => {
+            let mut linker = asyncify_host::Linker::<Host>::new(engine);
+            w(asyncify_host::wasi::add_to_linker(&mut linker, |h| {
+                &mut h.wasi
+            }))?;
+            w(linker.func_maybe_async(
+                "env",
+                "pause",
+                FuncType::new(engine, [], []),
+                move |caller, _| {
+                    if pause_now(&caller.data().data.calls) {
+                        asyncify_host::Reply::Later(Box::pin(async move {
+                            wait().await;
+                            Ok(vec![])
+                        }))
+                    } else {
+                        asyncify_host::Reply::Now(vec![])
+                    }
+                },
+            ))?;
+            let mut inst = linker
+                .instantiate(module, host, asyncify_host::Buffer::Grow { size: 1 << 16 })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            t = Instant::now();
+            match inst.call_async("_start", &[]).await {
+                Ok(_) => Ok(()),
+                Err(asyncify_host::Error::Trap(e)) => Err(e),
+                Err(e) => bail!("{e}"),
+            }
+        }
+        Runtime::Plain | Runtime::Fibers => {
+            let mut linker: wasmtime::Linker<Host> = wasmtime::Linker::new(engine);
+            w(wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h| {
+                &mut h.wasi
+            }))?;
+            if runtime == Runtime::Plain {
+                w(linker
+                    .func_wrap("env", "pause", move |caller: wasmtime::Caller<'_, Host>| {
+                        pause_now(&caller.data().calls);
+                    })
+                    .map(|_| ()))?;
+            } else {
+                w(linker
+                    .func_wrap_async("env", "pause", move |caller, ()| {
+                        let pause = pause_now(&caller.data().calls);
+                        Box::new(async move {
+                            if pause {
+                                wait().await;
+                            }
+                        })
+                    })
+                    .map(|_| ()))?;
+            }
+            let mut store = Store::new(engine, host);
+            let instance = w(linker.instantiate_async(&mut store, module).await)?;
+            let start = w(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;
+            t = Instant::now();
+            start.call_async(&mut store, ()).await
+        }
+    };
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    if let Err(e) = result {
+        match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) if exit.0 == 0 => {}
+            _ => bail!("fannkuch: {e:#}"),
+        }
+    }
+    Ok((ms, parse_checksum(&stdout), calls.load(Ordering::Relaxed)))
+}
+
+/// The median time of one `sleep` (a yield when zero) on this runtime: the sleeping itself,
+/// which a pause's overhead excludes.
+async fn sleep_cost(sleep: Duration) -> f64 {
+    let mut v = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        if sleep.is_zero() {
+            tokio::task::yield_now().await
+        } else {
+            tokio::time::sleep(sleep).await
+        }
+        v.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    median(&v)
+}
+
+struct Config {
+    row: &'static str,
+    runtime: String,
+    kind: Runtime,
+    module: usize,
+    pauses: u64,
+    sleep: Duration,
+    times: Vec<f64>,
+}
+
+async fn fannkuch_experiment(
+    engine: &Engine,
+    fannkuch: &Program,
+    full: bool,
+    repeats: usize,
+) -> Result<Vec<FannkuchRow>> {
+    let mut inner = fannkuch.clone();
+    inner.name = "fannkuch-inner".into();
+    inner.flags.push("-DPAUSE_INNER".into());
+    let size = if full { 10 } else { 9 };
+    let normal = build(&inner)?;
+    let mut paths = vec![normal.clone()];
+    for tool in ASYNCIFIERS {
+        let out = out_dir()
+            .join("modules")
+            .join(format!("fannkuch-inner.list.{}.wasm", tool.label()));
+        std::fs::create_dir_all(out.parent().unwrap())?;
+        transform(tool, &normal, &out, PAUSE_ONLY)?;
+        paths.push(out);
+    }
+    let modules = paths
+        .iter()
+        .map(|p| w(Module::from_file(engine, p)))
+        .collect::<Result<Vec<_>>>()?;
+    // How often the innermost loop calls the pause point, to spread the pauses evenly.
+    let (_, expected, calls) =
+        pausing_run(engine, &modules[0], Runtime::Plain, 0, Duration::ZERO, size).await?;
+    let ms1 = Duration::from_millis(1);
+    let mut configs = vec![Config {
+        row: "normal",
+        runtime: "wasmtime".into(),
+        kind: Runtime::Plain,
+        module: 0,
+        pauses: 0,
+        sleep: Duration::ZERO,
+        times: vec![],
+    }];
+    let runtimes: Vec<(String, Runtime, usize)> = ASYNCIFIERS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("asyncify {}", t.name()), Runtime::Asyncify, i + 1))
+        .chain([("wasmtime fibers".to_string(), Runtime::Fibers, 0)])
+        .collect();
+    for (name, kind, module) in &runtimes {
+        for (row, pauses, sleep) in [
+            ("no pause taken", 0, Duration::ZERO),
+            ("1 pause of 1 ms", 1, ms1),
+            ("1000 pauses of 1 ms", 1000, ms1),
+            ("1000 pauses of 0 ms", 1000, Duration::ZERO),
+        ] {
+            configs.push(Config {
+                row,
+                runtime: name.clone(),
+                kind: *kind,
+                module: *module,
+                pauses,
+                sleep,
+                times: vec![],
+            });
+        }
+    }
+    let bar = ProgressBar::new((repeats * configs.len()) as u64);
+    bar.set_style(ProgressStyle::with_template("fannkuch {bar:40} {pos}/{len} {msg}").unwrap());
+    let mut taken = vec![0u64; configs.len()];
+    for _ in 0..repeats {
+        for (i, c) in configs.iter_mut().enumerate() {
+            bar.set_message(format!("{}: {}", c.runtime, c.row));
+            // Every `every`-th call pauses: exactly `pauses` of them (the last one near the end).
+            let every = calls.checked_div(c.pauses).unwrap_or(0);
+            let (ms, got, _) =
+                pausing_run(engine, &modules[c.module], c.kind, every, c.sleep, size).await?;
+            if got != expected {
+                bail!(
+                    "fannkuch ({}, {}): checksum {got:?}, expected {expected:?}",
+                    c.runtime,
+                    c.row
+                );
+            }
+            taken[i] = calls.checked_div(every).unwrap_or(0);
+            c.times.push(ms);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let sleep_1ms = sleep_cost(ms1).await;
+    let yield_cost = sleep_cost(Duration::ZERO).await;
+    let mut rows = Vec::new();
+    for (i, c) in configs.iter().enumerate() {
+        let m = median(&c.times);
+        let base = configs
+            .iter()
+            .find(|b| b.runtime == c.runtime && b.pauses == 0)
+            .map(|b| median(&b.times))
+            .unwrap_or(m);
+        let per_sleep = if c.sleep.is_zero() {
+            yield_cost
+        } else {
+            sleep_1ms
+        };
+        rows.push(FannkuchRow {
+            row: c.row.into(),
+            runtime: c.runtime.clone(),
+            pauses: taken[i],
+            sleep_ms: c.sleep.as_secs_f64() * 1000.0,
+            runs: c.times.len(),
+            ms_median: m,
+            ms_min: c.times.iter().cloned().fold(f64::MAX, f64::min),
+            ms_max: c.times.iter().cloned().fold(0.0, f64::max),
+            overhead_us_per_pause: (taken[i] > 0)
+                .then(|| (m - base - taken[i] as f64 * per_sleep) * 1000.0 / taken[i] as f64),
+        });
+    }
+    Ok(rows)
+}
+
+// ---- 2. coroutine ping-pong ------------------------------------------------------------------
+
+/// A module whose export `run(depth, iters)` recurses `depth` frames deep `iters` times and
+/// calls `env.yield` at the bottom; each frame keeps `locals` i64 locals live across the call.
+pub fn ping_pong_wat(locals: u32) -> String {
+    let mut decl = String::new();
+    let mut set = String::new();
+    let mut sum = String::from("(i64.const 0)");
+    for i in 0..locals {
+        decl.push_str(&format!(" (local $l{i} i64)"));
+        set.push_str(&format!(
+            "    (local.set $l{i} (i64.mul (i64.extend_i32_u (local.get $n)) (i64.const {})))\n",
+            i + 3
+        ));
+        sum = format!("(i64.add {sum} (local.get $l{i}))");
+    }
+    format!(
+        r#"(module
+  (import "env" "yield" (func $yield))
+  (memory (export "memory") 4)
+  (func $rec (param $n i32) (result i64){decl}
+{set}    (if (result i64) (i32.gt_u (local.get $n) (i32.const 1))
+      (then (i64.add (call $rec (i32.sub (local.get $n) (i32.const 1))) {sum}))
+      (else (call $yield) (i64.add (i64.const 1) {sum}))))
+  (func (export "run") (param $depth i32) (param $iters i32) (result i64)
+    (local $i i32) (local $acc i64)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $iters)))
+        (local.set $acc (i64.add (local.get $acc) (call $rec (local.get $depth))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $acc)))
+"#
+    )
+}
+
+/// A future that is pending once (waking itself), then ready: a switch out of the fiber.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Asyncify: two coroutines of one instance, resumed alternately. Returns (ns per switch,
+/// switches, each coroutine's result).
+pub fn asyncify_ping_pong(
+    engine: &Engine,
+    module: &Module,
+    depth: u32,
+    iters: u32,
+) -> Result<(f64, u64, Vec<i64>)> {
+    use asyncify_host::{Buffer, Step};
+    let err = |e: asyncify_host::Error| anyhow::anyhow!("{e}");
+    let mut linker = asyncify_host::Linker::<()>::new(engine);
+    w(linker
+        .func_yield("env", "yield", FuncType::new(engine, [], []))
+        .map(|_| ()))?;
+    let mut inst = linker
+        .instantiate(
+            module,
+            (),
+            Buffer::Fixed {
+                addr: 1 << 16,
+                size: 1 << 15,
+            },
+        )
+        .map_err(err)?;
+    let args = [Val::I32(depth as i32), Val::I32(iters as i32)];
+    let mut cos = Vec::new();
+    for addr in [2 << 16, 3 << 16] {
+        let buffer = Buffer::Fixed {
+            addr,
+            size: 1 << 16,
+        };
+        cos.push(Some(inst.coroutine("run", &args, buffer).map_err(err)?));
+    }
+    let mut results = Vec::new();
+    let mut switches = 0u64;
+    let t = Instant::now();
+    while cos.iter().any(Option::is_some) {
+        for slot in cos.iter_mut() {
+            let Some(co) = slot else { continue };
+            switches += 1;
+            if let Step::Done(v) = inst.resume(co, vec![]).map_err(err)? {
+                results.push(v[0].unwrap_i64());
+                *slot = None;
+            }
+        }
+    }
+    Ok((
+        t.elapsed().as_nanos() as f64 / switches as f64,
+        switches,
+        results,
+    ))
+}
+
+/// Fibers: the uninstrumented module in two instances (wasmtime runs one call per store at a
+/// time), each call on its own fiber, polled alternately; the yield import's future is
+/// pending once, which suspends the fiber.
+pub async fn fibers_ping_pong(
+    engine: &Engine,
+    module: &Module,
+    depth: u32,
+    iters: u32,
+) -> Result<(f64, u64, Vec<i64>)> {
+    let mut linker: wasmtime::Linker<()> = wasmtime::Linker::new(engine);
+    w(linker
+        .func_wrap_async("env", "yield", |_caller, ()| Box::new(YieldOnce(false)))
+        .map(|_| ()))?;
+    let mut s0 = Store::new(engine, ());
+    let mut s1 = Store::new(engine, ());
+    let i0 = w(linker.instantiate_async(&mut s0, module).await)?;
+    let i1 = w(linker.instantiate_async(&mut s1, module).await)?;
+    let f0 = w(i0.get_typed_func::<(i32, i32), i64>(&mut s0, "run"))?;
+    let f1 = w(i1.get_typed_func::<(i32, i32), i64>(&mut s1, "run"))?;
+    let args = (depth as i32, iters as i32);
+    type Call<'a> = Pin<Box<dyn Future<Output = wasmtime::Result<i64>> + Send + 'a>>;
+    let mut calls: Vec<Option<Call<'_>>> = vec![
+        Some(Box::pin(f0.call_async(&mut s0, args))),
+        Some(Box::pin(f1.call_async(&mut s1, args))),
+    ];
+    let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+    let mut results = Vec::new();
+    let mut switches = 0u64;
+    let t = Instant::now();
+    while calls.iter().any(Option::is_some) {
+        for slot in calls.iter_mut() {
+            let Some(call) = slot else { continue };
+            switches += 1;
+            if let Poll::Ready(r) = call.as_mut().poll(&mut cx) {
+                results.push(w(r)?);
+                *slot = None;
+            }
+        }
+    }
+    Ok((
+        t.elapsed().as_nanos() as f64 / switches as f64,
+        switches,
+        results,
+    ))
+}
+
+pub const DEPTHS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
+pub const LOCALS: [u32; 3] = [0, 4, 16];
+
+async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<SwitchRow>> {
+    let iters = if full { 5000 } else { 1000 };
+    let bar = ProgressBar::new((LOCALS.len() * DEPTHS.len() * repeats) as u64);
+    bar.set_style(ProgressStyle::with_template("switch {bar:40} {pos}/{len} {msg}").unwrap());
+    let dir = out_dir().join("modules");
+    std::fs::create_dir_all(&dir)?;
+    let mut rows = Vec::new();
+    for locals in LOCALS {
+        let plain_path: PathBuf = dir.join(format!("pingpong-{locals}.wasm"));
+        let wasm = wat::parse_str(ping_pong_wat(locals))?;
+        std::fs::write(&plain_path, wasm)?;
+        let ours_path = dir.join(format!("pingpong-{locals}.ours.wasm"));
+        let yield_only = Flags {
+            imports: Some("env.yield"),
+            ignore_indirect: false,
+        };
+        transform(Tool::Ours, &plain_path, &ours_path, yield_only)?;
+        let plain = w(Module::from_file(engine, &plain_path))?;
+        let ours = w(Module::from_file(engine, &ours_path))?;
+        for depth in DEPTHS {
+            bar.set_message(format!("depth {depth}, {locals} locals"));
+            let (mut a, mut f) = (Vec::new(), Vec::new());
+            let mut switches = (0, 0);
+            for _ in 0..repeats {
+                let (ns, n, ra) = asyncify_ping_pong(engine, &ours, depth, iters)?;
+                a.push(ns);
+                switches.0 = n;
+                let (ns, n, rf) = fibers_ping_pong(engine, &plain, depth, iters).await?;
+                f.push(ns);
+                switches.1 = n;
+                if ra != rf {
+                    bail!("ping-pong at depth {depth}: asyncify computed {ra:?}, fibers {rf:?}");
+                }
+                bar.inc(1);
+            }
+            for (runtime, v, n) in [
+                ("asyncify ours", &a, switches.0),
+                ("wasmtime fibers", &f, switches.1),
+            ] {
+                rows.push(SwitchRow {
+                    runtime: runtime.into(),
+                    depth,
+                    locals,
+                    switches: n,
+                    ns_median: median(v),
+                    ns_min: v.iter().cloned().fold(f64::MAX, f64::min),
+                    ns_max: v.iter().cloned().fold(0.0, f64::max),
+                });
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
