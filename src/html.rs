@@ -327,7 +327,8 @@ pub fn page(
         Some(rows) => {
             h.push_str("<p>fannkuch with its pause point in the innermost loop (called millions of times), \
                 list mode. Pauses are spread evenly over the run; a pause of 1 ms is a tokio timer, one of \
-                0 ms a yield to the executor. The overhead per pause excludes the sleeping itself \
+                0 ms a yield to the executor. These programs use WASI, so asyncify-host makes async \
+                calls here (see the switch section for plain calls). The overhead per pause excludes the sleeping itself \
                 (measured separately) and the runtime's no-pause time.</p>\n");
             figure(
                 &mut h,
@@ -345,8 +346,11 @@ pub fn page(
                     r.ms_median,
                     r.ms_min,
                     r.ms_max,
-                    r.overhead_us_per_pause
-                        .map_or(String::new(), |v| format!("{v:.1} µs"))
+                    match r.overhead_us_per_pause {
+                        Some(v) if r.pauses >= 100 => format!("{v:.1} µs"),
+                        Some(_) => "within run-to-run noise".into(),
+                        None => String::new(),
+                    }
                 );
             }
             h.push_str("</table>\n");
@@ -359,7 +363,8 @@ pub fn page(
         None => h.push_str("<p>Not measured in this run (stage <code>switch</code>).</p>\n"),
         Some(rows) => {
             h.push_str("<p>Two coroutines ping-pong through a yield import. Asyncify: two coroutines of one \
-                instance, each switch a rewind into one and an unwind out of it, through asyncify-host. \
+                instance, each switch a rewind into one and an unwind out of it, through asyncify-host with plain \
+                synchronous calls into wasm. \
                 Fibers: the uninstrumented module on wasmtime's async support, one fiber per call (two \
                 instances, since wasmtime runs one call per store at a time).</p>\n");
             figure(&mut h, "switch", "Nanoseconds per switch against the number of frames on the stack, for 0, 4 and 16 live i64 locals per frame.");

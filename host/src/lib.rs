@@ -105,6 +105,8 @@ struct RuntimeState {
     start_unwind: Option<TypedFunc<i32, ()>>,
     stop_rewind: Option<TypedFunc<(), ()>>,
     memory: Option<wasmtime::Memory>,
+    /// Every call into wasm is an async wasmtime call ([`Linker::use_async_calls`]).
+    async_calls: bool,
 }
 
 type AsyncFn<T> = dyn Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> Reply + Send + Sync + 'static;
@@ -112,9 +114,11 @@ type AsyncFn<T> = dyn Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> Reply + Send + Sync
 /// A wasmtime linker for asyncified modules. Sync imports and WASI go through
 /// [`Linker::inner`]; pausing imports through [`Linker::func_async`] and
 /// [`Linker::func_yield`].
-pub struct Linker<T> {
+pub struct Linker<T: 'static> {
     inner: wasmtime::Linker<Ctx<T>>,
     imports: Vec<String>,
+    pausing: Vec<Pausing<T>>,
+    async_calls: bool,
 }
 
 impl<T: Send + 'static> Linker<T> {
@@ -124,6 +128,8 @@ impl<T: Send + 'static> Linker<T> {
         Linker {
             inner,
             imports: Vec::new(),
+            pausing: Vec::new(),
+            async_calls: false,
         }
     }
 
@@ -181,75 +187,30 @@ impl<T: Send + 'static> Linker<T> {
         f: Option<Arc<AsyncFn<T>>>,
     ) -> wasmtime::Result<&mut Self> {
         let index = self.imports.len();
-        let full: Arc<str> = format!("{module}.{name}").into();
-        self.imports.push(full.to_string());
-        let results: Arc<[Val]> = ty
+        self.imports.push(format!("{module}.{name}"));
+        let results = ty
             .results()
             .map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0)))
             .collect();
-        let f = f.clone();
-        self.inner
-            .func_new_async(module, name, ty, move |mut caller, args, out| {
-                let f = f.clone();
-                let full = full.clone();
-                let results = results.clone();
-                Box::new(async move {
-                    // Only the host starts rewinds (and hands over the results for the
-                    // re-entered import then), so it knows the state without asking wasm.
-                    if caller.data().rt.results.is_none() {
-                        match &f {
-                            Some(f) => match f(&mut caller, args) {
-                                Reply::Now(values) => {
-                                    check_arity(&mut caller, &full, &values, out.len())?;
-                                    out.clone_from_slice(&values);
-                                    return Ok(());
-                                }
-                                Reply::Later(fut) => caller.data_mut().rt.future = Some(fut),
-                            },
-                            None => caller.data_mut().rt.yielded = Some(args.to_vec()),
-                        }
-                        caller.data_mut().rt.paused = Some(index);
-                        let (buffer, size) =
-                            (caller.data().rt.buffer, caller.data().rt.buffer_size);
-                        let memory = caller.data().rt.memory.expect("found at instantiation");
-                        memory.write(&mut caller, buffer as usize, &(buffer + 8).to_le_bytes())?;
-                        memory.write(
-                            &mut caller,
-                            buffer as usize + 4,
-                            &(buffer + size).to_le_bytes(),
-                        )?;
-                        let start_unwind = caller.data().rt.start_unwind.clone();
-                        start_unwind
-                            .expect("found at instantiation")
-                            .call_async(&mut caller, buffer as i32)
-                            .await?;
-                        out.clone_from_slice(&results);
-                        Ok(())
-                    } else {
-                        let rt = &mut caller.data_mut().rt;
-                        if rt.paused != Some(index) {
-                            let expected =
-                                rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
-                            rt.error = Some(Error::WrongRewind {
-                                expected,
-                                got: full.to_string(),
-                            });
-                            wasmtime::bail!("rewound into the wrong import");
-                        }
-                        rt.paused = None;
-                        let values = rt.results.take().unwrap_or_default();
-                        check_arity(&mut caller, &full, &values, out.len())?;
-                        let stop_rewind = caller.data().rt.stop_rewind.clone();
-                        stop_rewind
-                            .expect("found at instantiation")
-                            .call_async(&mut caller, ())
-                            .await?;
-                        out.clone_from_slice(&values);
-                        Ok(())
-                    }
-                })
-            })?;
+        self.pausing.push(Pausing {
+            module: module.to_string(),
+            name: name.to_string(),
+            ty,
+            index,
+            full: format!("{module}.{name}").into(),
+            results,
+            f,
+        });
         Ok(self)
+    }
+
+    /// Makes every call into wasm an async wasmtime call (on a fiber), which async wasmtime
+    /// host functions (such as wasmtime-wasi's async WASI, which [`wasi::add_to_linker`]
+    /// adds) require. Without them, calls are plain synchronous calls: a pause costs several
+    /// times less.
+    pub fn use_async_calls(&mut self) -> &mut Self {
+        self.async_calls = true;
+        self
     }
 
     /// Instantiates `module` (which must be asyncified) with `buffer` for `call_async`.
@@ -260,13 +221,74 @@ impl<T: Send + 'static> Linker<T> {
         data: T,
         buffer: Buffer,
     ) -> Result<Instance<T>, Error> {
+        // The pausing imports call into wasm (to start an unwind or stop a rewind): as async
+        // host functions when calls are async, as plain ones otherwise.
+        let mut linker = self.inner.clone();
+        for p in &self.pausing {
+            let def = Arc::new(p.clone());
+            if self.async_calls {
+                linker.func_new_async(
+                    &p.module,
+                    &p.name,
+                    p.ty.clone(),
+                    move |mut caller, args, out| {
+                        let def = def.clone();
+                        Box::new(async move {
+                            match def.enter(&mut caller, args, out)? {
+                                Nested::None => {}
+                                Nested::StartUnwind(buffer) => {
+                                    let f = caller.data().rt.start_unwind.clone();
+                                    f.expect("found at instantiation")
+                                        .call_async(&mut caller, buffer)
+                                        .await?
+                                }
+                                Nested::StopRewind => {
+                                    let f = caller.data().rt.stop_rewind.clone();
+                                    f.expect("found at instantiation")
+                                        .call_async(&mut caller, ())
+                                        .await?
+                                }
+                            }
+                            Ok(())
+                        })
+                    },
+                )
+            } else {
+                linker.func_new(
+                    &p.module,
+                    &p.name,
+                    p.ty.clone(),
+                    move |mut caller, args, out| {
+                        match def.enter(&mut caller, args, out)? {
+                            Nested::None => {}
+                            Nested::StartUnwind(buffer) => {
+                                let f = caller.data().rt.start_unwind.clone();
+                                f.expect("found at instantiation")
+                                    .call(&mut caller, buffer)?
+                            }
+                            Nested::StopRewind => {
+                                let f = caller.data().rt.stop_rewind.clone();
+                                f.expect("found at instantiation").call(&mut caller, ())?
+                            }
+                        }
+                        Ok(())
+                    },
+                )
+            }
+            .map_err(Error::Instantiate)?;
+        }
         let rt = RuntimeState {
             imports: Arc::new(self.imports.clone()),
+            async_calls: self.async_calls,
             ..Default::default()
         };
         let mut store = Store::new(module.engine(), Ctx { data, rt });
-        let instance = block_on(self.inner.instantiate_async(&mut store, module))
-            .map_err(Error::Instantiate)?;
+        let instance = if self.async_calls {
+            block_on(linker.instantiate_async(&mut store, module))
+        } else {
+            linker.instantiate(&mut store, module)
+        }
+        .map_err(Error::Instantiate)?;
         let api = Api::find(&mut store, &instance)?;
         let mut inst = Instance {
             store,
@@ -276,6 +298,89 @@ impl<T: Send + 'static> Linker<T> {
         };
         inst.buffer = inst.allocate(&buffer)?;
         Ok(inst)
+    }
+}
+
+/// A pausing import, registered into the wasmtime linker at instantiation.
+struct Pausing<T: 'static> {
+    module: String,
+    name: String,
+    ty: FuncType,
+    index: usize,
+    full: Arc<str>,
+    results: Arc<[Val]>,
+    /// `None`: a yield point.
+    f: Option<Arc<AsyncFn<T>>>,
+}
+
+impl<T: 'static> Clone for Pausing<T> {
+    fn clone(&self) -> Self {
+        Pausing {
+            module: self.module.clone(),
+            name: self.name.clone(),
+            ty: self.ty.clone(),
+            index: self.index,
+            full: self.full.clone(),
+            results: self.results.clone(),
+            f: self.f.clone(),
+        }
+    }
+}
+
+/// The call into wasm a pausing import makes before it returns.
+enum Nested {
+    None,
+    StartUnwind(i32),
+    StopRewind,
+}
+
+impl<T: 'static> Pausing<T> {
+    /// A call of the import, up to the call into wasm it needs.
+    fn enter(
+        &self,
+        caller: &mut Caller<'_, Ctx<T>>,
+        args: &[Val],
+        out: &mut [Val],
+    ) -> wasmtime::Result<Nested> {
+        // Only the host starts rewinds (and hands over the results for the re-entered import
+        // then), so it knows the state without asking wasm.
+        if caller.data().rt.results.is_none() {
+            match &self.f {
+                Some(f) => match f(caller, args) {
+                    Reply::Now(values) => {
+                        check_arity(caller, &self.full, &values, out.len())?;
+                        out.clone_from_slice(&values);
+                        return Ok(Nested::None);
+                    }
+                    Reply::Later(fut) => caller.data_mut().rt.future = Some(fut),
+                },
+                None => caller.data_mut().rt.yielded = Some(args.to_vec()),
+            }
+            caller.data_mut().rt.paused = Some(self.index);
+            let (buffer, size) = (caller.data().rt.buffer, caller.data().rt.buffer_size);
+            let memory = caller.data().rt.memory.expect("found at instantiation");
+            let mut header = [0u8; 8];
+            header[..4].copy_from_slice(&(buffer + 8).to_le_bytes());
+            header[4..].copy_from_slice(&(buffer + size).to_le_bytes());
+            memory.write(&mut *caller, buffer as usize, &header)?;
+            out.clone_from_slice(&self.results);
+            Ok(Nested::StartUnwind(buffer as i32))
+        } else {
+            let rt = &mut caller.data_mut().rt;
+            if rt.paused != Some(self.index) {
+                let expected = rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
+                rt.error = Some(Error::WrongRewind {
+                    expected,
+                    got: self.full.to_string(),
+                });
+                wasmtime::bail!("rewound into the wrong import");
+            }
+            rt.paused = None;
+            let values = rt.results.take().unwrap_or_default();
+            check_arity(caller, &self.full, &values, out.len())?;
+            out.clone_from_slice(&values);
+            Ok(Nested::StopRewind)
+        }
     }
 }
 
@@ -407,18 +512,14 @@ impl<T: Send + 'static> Instance<T> {
                     .instance
                     .get_typed_func::<(), i32>(&mut self.store, func)
                     .map_err(|_| Error::MissingExport(func.clone()))?;
-                (
-                    block_on(f.call_async(&mut self.store, ())).map_err(Error::Trap)? as u32,
-                    *size,
-                )
+                (self.typed_call(&f, ()).map_err(Error::Trap)? as u32, *size)
             }
             Buffer::Malloc { func, size } => {
                 let f = self
                     .instance
                     .get_typed_func::<i32, i32>(&mut self.store, func)
                     .map_err(|_| Error::MissingExport(func.clone()))?;
-                let addr = block_on(f.call_async(&mut self.store, *size as i32))
-                    .map_err(Error::Trap)? as u32;
+                let addr = self.typed_call(&f, *size as i32).map_err(Error::Trap)? as u32;
                 if addr == 0 {
                     return Err(Error::BufferTooSmall { size: *size });
                 }
@@ -429,6 +530,19 @@ impl<T: Send + 'static> Instance<T> {
             return Err(Error::BufferTooSmall { size });
         }
         Ok((addr, size - 8))
+    }
+
+    /// Calls `f` synchronously, or on wasmtime's async path when calls are async.
+    fn typed_call<P, R>(&mut self, f: &TypedFunc<P, R>, params: P) -> wasmtime::Result<R>
+    where
+        P: wasmtime::WasmParams + Send + Sync,
+        R: wasmtime::WasmResults + Send + Sync,
+    {
+        if self.store.data().rt.async_calls {
+            block_on(f.call_async(&mut self.store, params))
+        } else {
+            f.call(&mut self.store, params)
+        }
     }
 
     fn func(&mut self, name: &str) -> Result<wasmtime::Func, Error> {
@@ -453,7 +567,11 @@ impl<T: Send + 'static> Instance<T> {
         rewinding: bool,
     ) -> Result<Option<Vec<Val>>, Error> {
         let mut out = self.result_slots(func);
-        let result = func.call_async(&mut self.store, args, &mut out).await;
+        let result = if self.store.data().rt.async_calls {
+            func.call_async(&mut self.store, args, &mut out).await
+        } else {
+            func.call(&mut self.store, args, &mut out)
+        };
         self.after_run(result, out, rewinding)
     }
 
@@ -484,7 +602,8 @@ impl<T: Send + 'static> Instance<T> {
             });
         }
         if unwinding {
-            block_on(self.api.stop_unwind.call_async(&mut self.store, ())).map_err(Error::Trap)?;
+            let f = self.api.stop_unwind.clone();
+            self.typed_call(&f, ()).map_err(Error::Trap)?;
             return Ok(None);
         }
         Ok(Some(out))
@@ -499,7 +618,8 @@ impl<T: Send + 'static> Instance<T> {
     fn rewind(&mut self, results: Vec<Val>) -> Result<(), Error> {
         self.store.data_mut().rt.results = Some(results);
         let buffer = self.store.data().rt.buffer as i32;
-        block_on(self.api.start_rewind.call_async(&mut self.store, buffer)).map_err(Error::Trap)
+        let f = self.api.start_rewind.clone();
+        self.typed_call(&f, buffer).map_err(Error::Trap)
     }
 
     /// Calls export `name`, awaiting every async import it calls (each one unwinds the wasm
@@ -535,7 +655,12 @@ impl<T: Send + 'static> Instance<T> {
     pub fn call(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
         let func = self.func(name)?;
         let mut out = self.result_slots(func);
-        block_on(func.call_async(&mut self.store, args, &mut out)).map_err(Error::Trap)?;
+        if self.store.data().rt.async_calls {
+            block_on(func.call_async(&mut self.store, args, &mut out))
+        } else {
+            func.call(&mut self.store, args, &mut out)
+        }
+        .map_err(Error::Trap)?;
         Ok(out)
     }
 

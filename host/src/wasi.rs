@@ -30,6 +30,7 @@ pub fn add_to_linker<T: Send + 'static>(
     wasmtime_wasi::p1::add_to_linker_async(linker.inner(), move |c: &mut Ctx<T>| {
         wasi(&mut c.data)
     })?;
+    linker.use_async_calls();
     add_async_poll_oneoff(linker)
 }
 

@@ -392,9 +392,16 @@ async fn an_async_import_that_fails_names_itself() {
 /// `func_maybe_async` pauses only when asked to: here every third call of `env.tick` pauses
 /// (and returns 100 + its argument after the await), the others return at once. The sum proves
 /// every call got its own result and the loop resumed in the right iteration; the unwind
-/// buffer is pages `Buffer::Grow` added.
+/// buffer is pages `Buffer::Grow` added. Both call modes: plain synchronous calls into wasm
+/// (the default) and async ones (`use_async_calls`, which async WASI needs).
 #[tokio::test]
 async fn an_import_can_decide_per_call_whether_to_pause() {
+    for async_calls in [false, true] {
+        pause_every_third_call(async_calls).await;
+    }
+}
+
+async fn pause_every_third_call(async_calls: bool) {
     let wat = r#"(module
       (import "env" "tick" (func $tick (param i32) (result i32)))
       (memory (export "memory") 1)
@@ -411,6 +418,9 @@ async fn an_import_can_decide_per_call_whether_to_pause() {
     let module = Module::new(&engine, asyncified(wat.as_bytes(), None)).unwrap();
     let pauses = Arc::new(Mutex::new(0));
     let mut linker = Linker::<()>::new(&engine);
+    if async_calls {
+        linker.use_async_calls();
+    }
     let counted = pauses.clone();
     linker
         .func_maybe_async(
