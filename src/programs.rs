@@ -55,13 +55,9 @@ impl Program {
         }
     }
 
-    /// The size the runtime stage times: the third (long enough to time well) when quick,
-    /// the largest otherwise.
-    pub fn runtime_size(&self, full: bool) -> u32 {
-        match self.sizes.get(2) {
-            Some(s) if !full => *s,
-            _ => *self.sizes.last().unwrap_or(&1),
-        }
+    /// The size the runtime stage times: the largest, long enough to time well.
+    pub fn runtime_size(&self) -> u32 {
+        *self.sizes.last().unwrap_or(&1)
     }
 
     pub fn expected(&self, size: u32) -> Option<u64> {

@@ -16,7 +16,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use crate::build::build_all;
 use crate::programs::Program;
 use crate::sizes::{module_path, write_csv};
-use crate::tools::{Tool, MODES};
+use crate::tools::{Tool, MODES, TOOLS};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
 pub struct RuntimeRow {
@@ -36,17 +36,9 @@ pub struct RuntimeRow {
 }
 
 /// The tools whose output the runtime stage runs: ours and Binaryen's optimized builds.
-pub const RUNTIME_TOOLS: [Tool; 3] = [
-    Tool::Ours,
-    Tool::Binaryen {
-        version: 108,
-        optimize: true,
-    },
-    Tool::Binaryen {
-        version: 132,
-        optimize: true,
-    },
-];
+pub fn runtime_tools() -> impl Iterator<Item = Tool> {
+    TOOLS.into_iter().filter(|t| t.optimized())
+}
 
 /// Engines for timed runs and for fuel counts: asyncify-host's configuration.
 pub fn engine(fuel: bool) -> Result<Engine> {
@@ -167,12 +159,12 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
         .enable_all()
         .build()?;
     let built = build_all(programs)?;
-    let variants_per = 1 + (MODES.len() - 1) * RUNTIME_TOOLS.len();
+    let variants_per = 1 + (MODES.len() - 1) * runtime_tools().count();
     let bar = ProgressBar::new((programs.len() * variants_per * (repeats + 1)) as u64);
     bar.set_style(ProgressStyle::with_template("runtime {bar:40} {pos}/{len} {msg}").unwrap());
     let mut rows = Vec::new();
     for (p, normal_path) in programs.iter().zip(built) {
-        let size = p.runtime_size(full);
+        let size = p.runtime_size();
         let expected = p.expected(size);
         bar.set_message(format!("{} (compiling)", p.name));
         let mut variants = Vec::new();
@@ -196,7 +188,7 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
         };
         add("normal", "clang".into(), &normal_path, false)?;
         for mode in MODES.iter().filter(|m| m.asyncify.is_some()) {
-            for tool in RUNTIME_TOOLS {
+            for tool in runtime_tools() {
                 add(mode.name, tool.name(), &module_path(p, mode, tool), true)?;
             }
         }
