@@ -115,13 +115,13 @@ enum Runtime {
     Asyncify,
 }
 
-/// One run: pauses at every `every`-th call of `env.pause` (never when 0) for `sleep` (a
+/// One run: `pauses` of the `total` calls of `env.pause` pause, spread evenly, for `sleep` (a
 /// yield to the executor when zero). Returns (ms, checksum, calls).
 async fn pausing_run(
     engine: &Engine,
     module: &Module,
     runtime: Runtime,
-    every: u64,
+    (pauses, total): (u64, u64),
     sleep: Duration,
     size: u32,
 ) -> Result<(f64, Option<u64>, u64)> {
@@ -136,7 +136,9 @@ async fn pausing_run(
     };
     let pause_now = move |calls: &AtomicU64| {
         let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
-        every != 0 && n.is_multiple_of(every)
+        // Call n pauses when it crosses the next multiple of total / pauses: exactly `pauses`
+        // pauses over `total` calls.
+        n <= total && n * pauses / total > (n - 1) * pauses / total
     };
     let wait = move || async move {
         if sleep.is_zero() {
@@ -268,8 +270,15 @@ async fn fannkuch_experiment(
         .map(|p| w(Module::from_file(engine, p)))
         .collect::<Result<Vec<_>>>()?;
     // How often the innermost loop calls the pause point, to spread the pauses evenly.
-    let (_, expected, calls) =
-        pausing_run(engine, &modules[0], Runtime::Plain, 0, Duration::ZERO, size).await?;
+    let (_, expected, calls) = pausing_run(
+        engine,
+        &modules[0],
+        Runtime::Plain,
+        (0, 1),
+        Duration::ZERO,
+        size,
+    )
+    .await?;
     let ms1 = Duration::from_millis(1);
     let mut configs = vec![Config {
         row: "normal",
@@ -310,10 +319,15 @@ async fn fannkuch_experiment(
     for _ in 0..repeats {
         for (i, c) in configs.iter_mut().enumerate() {
             bar.set_message(format!("{}: {}", c.runtime, c.row));
-            // Every `every`-th call pauses: exactly `pauses` of them (the last one near the end).
-            let every = calls.checked_div(c.pauses).unwrap_or(0);
-            let (ms, got, _) =
-                pausing_run(engine, &modules[c.module], c.kind, every, c.sleep, size).await?;
+            let (ms, got, _) = pausing_run(
+                engine,
+                &modules[c.module],
+                c.kind,
+                (c.pauses, calls),
+                c.sleep,
+                size,
+            )
+            .await?;
             if got != expected {
                 bail!(
                     "fannkuch ({}, {}): checksum {got:?}, expected {expected:?}",
@@ -321,7 +335,7 @@ async fn fannkuch_experiment(
                     c.row
                 );
             }
-            taken[i] = calls.checked_div(every).unwrap_or(0);
+            taken[i] = c.pauses.min(calls);
             c.times.push(ms);
             bar.inc(1);
         }

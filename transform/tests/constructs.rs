@@ -101,3 +101,40 @@ fn many_live_sets_use_one_shared_save() {
         "{stores} stores: the per-set layout was chosen"
     );
 }
+
+/// A function with many call sites whose inputs must be carried into their guards reuses the
+/// same few locals for them. Fresh locals per site made QuickJS's interpreter loop (about 800
+/// sites) need 2500 locals, and its wasmtime frame overflowed the native stack.
+#[test]
+fn site_inputs_share_their_locals() {
+    let mut body = String::new();
+    for i in 0..300 {
+        // The first argument is computed by a call, so it cannot move into the site's guard.
+        body.push_str(&format!(
+            "(drop (call $pause (call $id (i32.const {i})) (i64.const {i}) (f64.const {i})))\n"
+        ));
+    }
+    let wat = format!(
+        r#"(module
+  (import "env" "pause" (func $pause (param i32 i64 f64) (result i32)))
+  (memory (export "memory") 1)
+  (func $id (param i32) (result i32) (local.get 0))
+  (func (export "many") {body}))"#
+    );
+    let opts = asyncify::Options {
+        imports: Some(vec!["env.pause".into()]),
+        ..Default::default()
+    };
+    let out = asyncify::transform(wat.as_bytes(), &opts).unwrap();
+    let mut most = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(&out.wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+            let mut locals = 0;
+            for l in body.get_locals_reader().unwrap() {
+                locals += l.unwrap().0;
+            }
+            most = most.max(locals);
+        }
+    }
+    assert!(most < 20, "the function with 300 sites has {most} locals");
+}

@@ -120,6 +120,11 @@ pub(crate) struct Flow<'a> {
     /// The `then` arms of the state guards and sites: in the normal state they are always
     /// taken, and the normal state is all that liveness must follow.
     pub guards: HashSet<InstrSeqId>,
+    /// Locals that carried a site's inputs into its guard, free again afterwards: a site's
+    /// input temps are set just before its guard and read at its start, so they are dead
+    /// everywhere else and every site can reuse them. (Fresh locals per site made frames so
+    /// large that QuickJS's interpreter loop overflowed wasmtime's native stack.)
+    pub input_temps: Vec<LocalId>,
 }
 
 /// Locals and module state that a piece of code reads or writes (for moving pure code).
@@ -458,9 +463,14 @@ impl Flow<'_> {
         }
         // The inputs that stay are now exactly what is on the stack: into locals.
         let mut temps: Vec<Option<LocalId>> = vec![None; n];
+        let mut free = std::mem::take(&mut self.input_temps);
         for k in (0..n).rev() {
             if !moves[k] {
-                let l = self.locals.add(st.entries[first + k].ty);
+                let ty = st.entries[first + k].ty;
+                let l = match free.iter().position(|l| self.locals.get(*l).ty() == ty) {
+                    Some(i) => free.swap_remove(i),
+                    None => self.locals.add(ty),
+                };
                 st.target.height -= 1;
                 self.emit(st, LocalSet { local: l });
                 st.target.impure = true;
@@ -470,10 +480,14 @@ impl Flow<'_> {
         let mut inputs = Code::new();
         for k in 0..n {
             match temps[k] {
-                Some(l) => inputs.push(at(LocalGet { local: l })),
+                Some(l) => {
+                    inputs.push(at(LocalGet { local: l }));
+                    free.push(l);
+                }
                 None => inputs.append(&mut moved[k]),
             }
         }
+        self.input_temps = free;
         st.entries.truncate(first);
         self.finish_target(st, &[])?;
         Ok(inputs)

@@ -150,6 +150,7 @@ fn instrument_local(
         has_site,
         sites: Vec::new(),
         guards: HashSet::new(),
+        input_temps: Vec::new(),
     };
     flow.run()?;
     let sites = std::mem::take(&mut flow.sites);
