@@ -6,7 +6,8 @@
 //!    `asyncify-host`), and uninstrumented on wasmtime's own async support (fibers).
 //! 2. Coroutine ping-pong: two coroutines switching through a yield import, at call-stack
 //!    depths 1 to 64 and with 0, 4 or 16 live i64 locals per frame; asyncify (two coroutines in
-//!    one instance) beside fibers (two instances: wasmtime runs one call per store at a time).
+//!    one instance) beside fibers (two instances: wasmtime runs one call per store at a time)
+//!    and beside wasm's stack-switching proposal (continuations, scheduled in wasm).
 //!
 //! Writes `reports/fannkuch.csv` and `reports/switch.csv`.
 
@@ -374,9 +375,10 @@ async fn fannkuch_experiment(
 
 // ---- 2. coroutine ping-pong ------------------------------------------------------------------
 
-/// A module whose export `run(depth, iters)` recurses `depth` frames deep `iters` times and
-/// calls `env.yield` at the bottom; each frame keeps `locals` i64 locals live across the call.
-pub fn ping_pong_wat(locals: u32) -> String {
+/// The recursive function both ping-pong modules share: `$rec(n)` recurses `n` frames deep
+/// and pauses at the bottom with `pause` (a call or a `suspend`); each frame keeps `locals`
+/// i64 locals live across the recursive call.
+fn rec_wat(locals: u32, pause: &str) -> String {
     let mut decl = String::new();
     let mut set = String::new();
     let mut sum = String::from("(i64.const 0)");
@@ -389,24 +391,113 @@ pub fn ping_pong_wat(locals: u32) -> String {
         sum = format!("(i64.add {sum} (local.get $l{i}))");
     }
     format!(
-        r#"(module
-  (import "env" "yield" (func $yield))
-  (memory (export "memory") 4)
-  (func $rec (param $n i32) (result i64){decl}
+        r#"  (func $rec (param $n i32) (result i64){decl}
 {set}    (if (result i64) (i32.gt_u (local.get $n) (i32.const 1))
       (then (i64.add (call $rec (i32.sub (local.get $n) (i32.const 1))) {sum}))
-      (else (call $yield) (i64.add (i64.const 1) {sum}))))
-  (func (export "run") (param $depth i32) (param $iters i32) (result i64)
-    (local $i i32) (local $acc i64)
+      (else ({pause}) (i64.add (i64.const 1) {sum}))))
+"#
+    )
+}
+
+/// The loop of one coroutine: `iters` times `$rec(depth)`, summed into `$acc`.
+const LOOP_WAT: &str = r#"    (local $i i32) (local $acc i64)
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $iters)))
         (local.set $acc (i64.add (local.get $acc) (call $rec (local.get $depth))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
-    (local.get $acc)))
-"#
+"#;
+
+/// A module whose export `run(depth, iters)` is one coroutine: it recurses `depth` frames deep
+/// `iters` times and calls `env.yield` at the bottom; it returns the sum of the results.
+pub fn ping_pong_wat(locals: u32) -> String {
+    format!(
+        r#"(module
+  (import "env" "yield" (func $yield))
+  (memory (export "memory") 4)
+{}  (func (export "run") (param $depth i32) (param $iters i32) (result i64)
+{LOOP_WAT}    (local.get $acc)))
+"#,
+        rec_wat(locals, "call $yield")
     )
+}
+
+/// The same two coroutines with wasm's stack-switching proposal: `run(depth, iters)` makes
+/// two continuations and resumes them alternately until both finish (scheduling in wasm, no
+/// host involved); it returns the number of resumes, `results` the two sums.
+pub fn stack_switching_wat(locals: u32) -> String {
+    format!(
+        r#"(module
+  (type $f (func))
+  (type $k (cont $f))
+  (type $cf (func (param i32 i32 i32)))
+  (type $kc (cont $cf))
+  (tag $yield)
+  (global $r0 (mut i64) (i64.const 0))
+  (global $r1 (mut i64) (i64.const 0))
+{}  (func $co (param $depth i32) (param $iters i32) (param $which i32)
+{LOOP_WAT}    (if (local.get $which)
+      (then (global.set $r1 (local.get $acc)))
+      (else (global.set $r0 (local.get $acc)))))
+  (elem declare func $co)
+  (func (export "run") (param $depth i32) (param $iters i32) (result i64)
+    (local $a (ref null $k)) (local $b (ref null $k)) (local $resumes i64)
+    (local.set $a (cont.bind $kc $k (local.get $depth) (local.get $iters) (i32.const 0)
+      (cont.new $kc (ref.func $co))))
+    (local.set $b (cont.bind $kc $k (local.get $depth) (local.get $iters) (i32.const 1)
+      (cont.new $kc (ref.func $co))))
+    (loop $schedule
+      (if (i32.eqz (ref.is_null (local.get $a)))
+        (then
+          (local.set $resumes (i64.add (local.get $resumes) (i64.const 1)))
+          (local.set $a
+            (block $yielded (result (ref null $k))
+              (resume $k (on $yield $yielded) (local.get $a))
+              (ref.null $k)))))
+      (if (i32.eqz (ref.is_null (local.get $b)))
+        (then
+          (local.set $resumes (i64.add (local.get $resumes) (i64.const 1)))
+          (local.set $b
+            (block $yielded (result (ref null $k))
+              (resume $k (on $yield $yielded) (local.get $b))
+              (ref.null $k)))))
+      (br_if $schedule
+        (i32.eqz (i32.and (ref.is_null (local.get $a)) (ref.is_null (local.get $b))))))
+    (local.get $resumes))
+  (func (export "results") (result i64 i64) (global.get $r0) (global.get $r1)))
+"#,
+        rec_wat(locals, "suspend $yield")
+    )
+}
+
+/// An engine with the stack-switching proposal (and the proposals it builds on).
+pub fn stack_switching_engine() -> Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config
+        .wasm_function_references(true)
+        .wasm_exceptions(true)
+        .wasm_stack_switching(true);
+    w(Engine::new(&config))
+}
+
+/// Stack switching: the whole ping-pong runs in wasm. Returns (ns per switch, switches, each
+/// coroutine's result).
+pub fn stack_switching_ping_pong(
+    engine: &Engine,
+    module: &Module,
+    depth: u32,
+    iters: u32,
+) -> Result<(f64, u64, Vec<i64>)> {
+    let mut store = Store::new(engine, ());
+    let instance = w(wasmtime::Instance::new(&mut store, module, &[]))?;
+    let run = w(instance.get_typed_func::<(i32, i32), i64>(&mut store, "run"))?;
+    let results = w(instance.get_typed_func::<(), (i64, i64)>(&mut store, "results"))?;
+    let t = Instant::now();
+    let switches = w(run.call(&mut store, (depth as i32, iters as i32)))? as u64;
+    let ns = t.elapsed().as_nanos() as f64 / switches as f64;
+    let (a, b) = w(results.call(&mut store, ()))?;
+    Ok((ns, switches, vec![a, b]))
 }
 
 /// A future that is pending once (waking itself), then ready: a switch out of the fiber.
@@ -529,6 +620,7 @@ pub const LOCALS: [u32; 3] = [0, 4, 16];
 
 async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<SwitchRow>> {
     let iters = if full { 5000 } else { 1000 };
+    let ss_engine = stack_switching_engine()?;
     let bar = ProgressBar::new((LOCALS.len() * DEPTHS.len() * repeats) as u64);
     bar.set_style(ProgressStyle::with_template("switch {bar:40} {pos}/{len} {msg}").unwrap());
     let dir = out_dir().join("modules");
@@ -546,10 +638,11 @@ async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<Sw
         transform(Tool::Ours, &plain_path, &ours_path, yield_only)?;
         let plain = w(Module::from_file(engine, &plain_path))?;
         let ours = w(Module::from_file(engine, &ours_path))?;
+        let switching = w(Module::new(&ss_engine, stack_switching_wat(locals)))?;
         for depth in DEPTHS {
             bar.set_message(format!("depth {depth}, {locals} locals"));
-            let (mut a, mut f) = (Vec::new(), Vec::new());
-            let mut switches = (0, 0);
+            let (mut a, mut f, mut s) = (Vec::new(), Vec::new(), Vec::new());
+            let mut switches = (0, 0, 0);
             for _ in 0..repeats {
                 let (ns, n, ra) = asyncify_ping_pong(engine, &ours, depth, iters)?;
                 a.push(ns);
@@ -557,14 +650,21 @@ async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<Sw
                 let (ns, n, rf) = fibers_ping_pong(engine, &plain, depth, iters).await?;
                 f.push(ns);
                 switches.1 = n;
-                if ra != rf {
-                    bail!("ping-pong at depth {depth}: asyncify computed {ra:?}, fibers {rf:?}");
+                let (ns, n, rs) = stack_switching_ping_pong(&ss_engine, &switching, depth, iters)?;
+                s.push(ns);
+                switches.2 = n;
+                if ra != rf || rs != rf {
+                    bail!(
+                        "ping-pong at depth {depth}: asyncify computed {ra:?}, fibers {rf:?}, \
+                         stack switching {rs:?}"
+                    );
                 }
                 bar.inc(1);
             }
             for (runtime, v, n) in [
                 ("asyncify ours", &a, switches.0),
                 ("wasmtime fibers", &f, switches.1),
+                ("wasm stack switching", &s, switches.2),
             ] {
                 rows.push(SwitchRow {
                     runtime: runtime.into(),
