@@ -256,11 +256,12 @@ where
     Ok(())
 }
 
-fn programs_of(rows: &[SizeRow]) -> Vec<String> {
+/// The distinct names, in first-seen order.
+fn distinct<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
-    for r in rows {
-        if !v.contains(&r.program) {
-            v.push(r.program.clone());
+    for n in names {
+        if !v.contains(n) {
+            v.push(n.clone());
         }
     }
     v
@@ -270,7 +271,7 @@ fn programs_of(rows: &[SizeRow]) -> Vec<String> {
 pub fn run(reports: &Path) -> Result<()> {
     register_font()?;
     let sizes: Vec<SizeRow> = read_csv(&reports.join("sizes.csv"))?;
-    let programs = programs_of(&sizes);
+    let programs = distinct(sizes.iter().map(|r| &r.program));
     let pick = |mode: &str, tool: &str, optimized: bool, f: &dyn Fn(&SizeRow) -> f64| -> Vec<f64> {
         programs
             .iter()
@@ -386,7 +387,7 @@ pub fn run(reports: &Path) -> Result<()> {
     )?;
     let runtime: Option<Vec<RuntimeRow>> = optional_csv(&reports.join("runtime.csv"))?;
     if let Some(runtime) = &runtime {
-        let programs = programs_of_runtime(runtime);
+        let programs = distinct(runtime.iter().map(|r| &r.program));
         for (file, title, label, f) in [
             (
                 "runtime",
@@ -514,14 +515,4 @@ fn optional_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<Ve
     } else {
         Ok(None)
     }
-}
-
-fn programs_of_runtime(rows: &[RuntimeRow]) -> Vec<String> {
-    let mut v: Vec<String> = Vec::new();
-    for r in rows {
-        if !v.contains(&r.program) {
-            v.push(r.program.clone());
-        }
-    }
-    v
 }
