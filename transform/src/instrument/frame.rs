@@ -5,9 +5,9 @@
 //! - **per set**: one compact layout per distinct live set, with straight-line save and restore
 //!   code for each. Best when a function has few distinct sets.
 //! - **masked**: one slot per local live at any site; each site's bitmask says which slots it
-//!   writes, and one shared piece of code saves (or restores) the slots whose bit is set. Best
-//!   when many sites have different sets (interpreter loops, `printf`), where per-set code would
-//!   repeat the same stores dozens of times.
+//!   writes, and one shared piece of code saves the slots whose bit is set (restoring loads
+//!   them all). Best when many sites have different sets (interpreter loops, `printf`), where
+//!   per-set code would repeat the same stores dozens of times.
 
 use walrus::ir::*;
 use walrus::{LocalFunction, LocalId, Module, ValType};
@@ -108,17 +108,28 @@ pub(crate) enum Frames {
     },
 }
 
+/// Bytes of a `br_table` dispatch over `sites` to `sets` targets (blocks, table, branches).
+fn dispatch_bytes(sites: usize, sets: usize) -> usize {
+    if sets == 1 {
+        0
+    } else {
+        8 + sites + 4 * sets
+    }
+}
+
 impl Frames {
-    /// Picks the layout with the smaller code for these live sets.
-    pub fn choose(module: &mut Module, sets: &[Vec<LocalId>]) -> Frames {
+    /// Picks the layout with the smaller code for these live sets (`sites` of them).
+    pub fn choose(module: &mut Module, sets: &[Vec<LocalId>], sites: usize) -> Frames {
         let per_set: Vec<_> = sets.iter().map(|s| layout(module, s)).collect();
+        // Save and restore per set, each direction with its own dispatch.
         let per_set_bytes: usize = per_set
             .iter()
             .map(|(slots, size)| {
-                let body: usize = slots.iter().map(|(_, _, o)| slot_bytes(*o) + 2).sum();
-                2 * body + 16 + uleb_len(*size)
+                let body: usize = slots.iter().map(|(_, _, o)| slot_bytes(*o)).sum();
+                2 * body + 12 + uleb_len(*size)
             })
-            .sum();
+            .sum::<usize>()
+            + 2 * dispatch_bytes(sites, per_set.len());
         let mut union: Vec<LocalId> = sets.iter().flatten().copied().collect();
         union.sort();
         union.dedup();
@@ -136,16 +147,18 @@ impl Frames {
                 m
             })
             .collect();
-        let tests: usize = slots
+        // Masked saves test each slot's bit; restores load every slot.
+        let slot_code: usize = slots
             .iter()
             .enumerate()
-            .map(|(i, (_, _, o))| 2 * (2 + sleb_len(1 << (i % 32)) + 1 + 3 + slot_bytes(*o) + 2))
+            .map(|(i, (_, _, o))| 2 + sleb_len(1 << (i % 32)) + 1 + 3 + 2 * slot_bytes(*o))
             .sum();
         let stubs: usize = masks
             .iter()
-            .map(|m| 2 * m.iter().map(|w| 3 + sleb_len(*w)).sum::<usize>() + 6)
+            .map(|m| m.iter().map(|w| 3 + sleb_len(*w)).sum::<usize>() + 2)
             .sum();
-        if per_set.len() > 1 && tests + stubs + 20 < per_set_bytes {
+        let masked_bytes = slot_code + stubs + dispatch_bytes(sites, masks.len()) + 24;
+        if per_set.len() > 1 && masked_bytes < per_set_bytes {
             let words = (0..nwords)
                 .map(|_| module.locals.add(ValType::I32))
                 .collect();
@@ -160,100 +173,92 @@ impl Frames {
         }
     }
 
-    pub fn sets(&self) -> usize {
-        match self {
-            Frames::PerSet(f) => f.len(),
-            Frames::Masked { masks, .. } => masks.len(),
-        }
-    }
-
-    /// With a single per-set layout: its (save, restore) code, the index coming from `c`.
-    pub fn single(&self, rt: &Runtime, c: LocalId, p: LocalId) -> Option<(Code, Code)> {
-        match self {
-            Frames::PerSet(frames) if frames.len() == 1 => {
-                let (slots, size) = &frames[0];
-                Some((
-                    save_slots(rt, slots, *size, c, p, None),
-                    restore_slots(rt, slots, *size, p, None),
-                ))
-            }
-            _ => None,
-        }
-    }
-
-    /// Code for set `j`, with the site index in `r`: for per-set frames the whole save (then
-    /// `return`) or restore, depending on the state; for masked frames just the masks.
-    pub fn stub(
+    /// Code that saves the frame of the site whose index is in `c` (the function returns
+    /// right after it).
+    pub fn save(
         &self,
         lf: &mut LocalFunction,
         rt: &Runtime,
-        j: usize,
-        r: LocalId,
+        set_of_site: &[usize],
+        c: LocalId,
         p: LocalId,
-        zeros: &[(Instr, InstrLocId)],
     ) -> Code {
         match self {
             Frames::PerSet(frames) => {
-                let (slots, size) = &frames[j];
-                let save = save_slots(rt, slots, *size, r, p, None);
-                let restore = restore_slots(rt, slots, *size, p, None);
-                by_state(lf, rt, save, restore, zeros)
+                let code = frames
+                    .iter()
+                    .map(|(slots, size)| save_slots(rt, slots, *size, c, p, None))
+                    .collect();
+                dispatch(lf, c, set_of_site, code)
             }
-            Frames::Masked { masks, words, .. } => set_masks(&masks[j], words),
+            Frames::Masked {
+                slots,
+                size,
+                masks,
+                words,
+            } => {
+                let stubs = masks.iter().map(|m| set_masks(m, words)).collect();
+                let mut code = dispatch(lf, c, set_of_site, stubs);
+                code.extend(save_slots(rt, slots, *size, c, p, Some((lf, words))));
+                code
+            }
         }
     }
 
-    /// Code shared by all sets, after the stub.
-    pub fn common(
+    /// Code that pops the top frame and restores its locals, the site index being in `r`.
+    /// A masked frame loads every slot: a slot its site did not write holds a local that is
+    /// dead there, so any value will do.
+    pub fn restore(
         &self,
         lf: &mut LocalFunction,
         rt: &Runtime,
+        set_of_site: &[usize],
         r: LocalId,
         p: LocalId,
-        zeros: &[(Instr, InstrLocId)],
     ) -> Code {
         match self {
-            Frames::PerSet(_) => Vec::new(),
-            Frames::Masked {
-                slots, size, words, ..
-            } => {
-                let save = save_slots(rt, slots, *size, r, p, Some((&mut *lf, words)));
-                let restore = restore_slots(rt, slots, *size, p, Some((&mut *lf, words)));
-                by_state(lf, rt, save, restore, zeros)
+            Frames::PerSet(frames) => {
+                let code = frames
+                    .iter()
+                    .map(|(slots, size)| restore_slots(rt, slots, *size, p))
+                    .collect();
+                dispatch(lf, r, set_of_site, code)
             }
+            Frames::Masked { slots, size, .. } => restore_slots(rt, slots, *size, p),
         }
     }
 }
 
-/// `if (state == unwinding) { save; return zeros } else { restore }`.
-fn by_state(
-    lf: &mut LocalFunction,
-    rt: &Runtime,
-    mut save: Code,
-    restore: Code,
-    zeros: &[(Instr, InstrLocId)],
-) -> Code {
-    save.extend(zeros.iter().cloned());
-    save.push(at(Return {}));
-    let then = lf.builder_mut().dangling_instr_seq(None).id();
-    lf.block_mut(then).instrs = save;
-    let els = lf.builder_mut().dangling_instr_seq(None).id();
-    lf.block_mut(els).instrs = restore;
-    vec![
-        at(GlobalGet {
-            global: rt.abi.state,
+/// Runs `code[set_of_site[k]]` for the site index `k` in local `k`: direct when all sites
+/// share one set, otherwise through a `br_table` (unknown indices trap).
+fn dispatch(lf: &mut LocalFunction, k: LocalId, set_of_site: &[usize], code: Vec<Code>) -> Code {
+    let n = code.len();
+    if n == 1 {
+        return code.into_iter().next().unwrap();
+    }
+    let done = lf.builder_mut().dangling_instr_seq(None).id();
+    let bad = lf.builder_mut().dangling_instr_seq(None).id();
+    let targets: Vec<InstrSeqId> = (0..n)
+        .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
+        .collect();
+    lf.block_mut(bad).instrs = vec![
+        at(LocalGet { local: k }),
+        at(BrTable {
+            blocks: set_of_site.iter().map(|j| targets[*j]).collect(),
+            default: bad,
         }),
-        at(Const {
-            value: Value::I32(crate::runtime::STATE_UNWINDING),
-        }),
-        at(Binop {
-            op: BinaryOp::I32Eq,
-        }),
-        at(IfElse {
-            consequent: then,
-            alternative: els,
-        }),
-    ]
+    ];
+    let mut inner = vec![at(Block { seq: bad }), at(Unreachable {})];
+    for (j, (target, set_code)) in targets.iter().zip(code).enumerate() {
+        lf.block_mut(*target).instrs = inner;
+        inner = vec![at(Block { seq: *target })];
+        inner.extend(set_code);
+        if j + 1 < n {
+            inner.push(at(Br { block: done }));
+        }
+    }
+    lf.block_mut(done).instrs = inner;
+    vec![at(Block { seq: done })]
 }
 
 fn set_masks(mask: &[i32], words: &[LocalId]) -> Code {
@@ -336,14 +341,8 @@ fn save_slots(
     v
 }
 
-/// Pops the frame and loads the slots (only those whose bit is set, for a masked frame).
-fn restore_slots(
-    rt: &Runtime,
-    slots: &[Slot],
-    size: u64,
-    p: LocalId,
-    mut masked: Option<(&mut LocalFunction, &Vec<LocalId>)>,
-) -> Code {
+/// Pops the frame and loads its slots.
+fn restore_slots(rt: &Runtime, slots: &[Slot], size: u64, p: LocalId) -> Code {
     let mut v = vec![
         at(Const {
             value: rt.abi.ptr_const(size),
@@ -355,12 +354,12 @@ fn restore_slots(
         return v;
     }
     v.push(at(LocalSet { local: p }));
-    for (i, &(l, t, o)) in slots.iter().enumerate() {
+    for &(l, t, o) in slots {
         let arg = MemArg {
             align: width(t) as u32,
             offset: o,
         };
-        let load = vec![
+        v.extend([
             at(LocalGet { local: p }),
             at(Load {
                 memory: rt.abi.memory,
@@ -368,11 +367,7 @@ fn restore_slots(
                 arg,
             }),
             at(LocalSet { local: l }),
-        ];
-        match masked.as_mut() {
-            Some((lf, words)) => v.extend(when_bit(lf, words, i, load)),
-            None => v.extend(load),
-        }
+        ]);
     }
     v
 }

@@ -3,22 +3,22 @@
 //! The finished function has this shape (`K` is the index of the site that paused):
 //!
 //! ```text
-//! if (state == rewinding) { r = top frame's index K; pop the frame; restore its live locals }
-//! block $exit
-//!   block $save_{m-1}                     ;; one block per distinct set of live locals
-//!     ...
-//!       block $save_0
-//!         <body, rewritten by `flow`>     ;; a site that unwinds does `br_if $save_j`,
-//!         return                          ;; with its index K in local `c`
-//!       end
-//!       <save code for set 0>; br $exit
-//!     ...
-//!   end
-//!   <save code for set m-1>
+//! if (state == rewinding) {
+//!   r = top frame's index K
+//!   <restore: pop the frame, load the locals of K's live set>
+//! }
+//! block $unwind
+//!   <body, rewritten by `flow`>     ;; a site that unwinds does `br_if $unwind`, its index in `c`
+//!   return
 //! end
-//! <code shared by the sets, if any>       ;; see `frame`
-//! <zero results>                          ;; returned while unwinding
+//! <save: push the frame of site c (its live locals, then c)>
+//! <zero results>                    ;; returned while unwinding
 //! ```
+//!
+//! With several distinct live sets, save and restore each pick the set's code with a
+//! `br_table` on the site index (see `frame`). The save code sits after the body, not in a
+//! loop around it that both directions share: that loop made the whole body a loop for the
+//! register allocator, and hot loops inside such functions ran up to 2.5x slower in wasmtime.
 //!
 //! Sites with the same live locals share their save and restore code; `frame` decides how
 //! sets share code with each other. The allocation helper checks the end of the asyncify
@@ -191,7 +191,7 @@ fn instrument_local(
         });
         set_of_site.push(j);
     }
-    let frames = frame::Frames::choose(module, &sets);
+    let frames = frame::Frames::choose(module, &sets, sites.len());
     let zeros: Vec<(Instr, InstrLocId)> = fn_results
         .iter()
         .map(|t| {
@@ -210,8 +210,9 @@ fn instrument_local(
         debug_assert!(matches!(instrs[pos + 2].0, Instr::BrIf(_)));
         instrs[pos + 2].0 = BrIf { block: unwind }.into();
     }
-    let read_index = vec![at(Call { func: rt.top_index }), at(LocalSet { local: r })];
-    let is_rewinding = [
+    let mut rewind = vec![at(Call { func: rt.top_index }), at(LocalSet { local: r })];
+    rewind.extend(frames.restore(lf, rt, &set_of_site, r, p));
+    let mut entry_instrs = vec![
         at(GlobalGet {
             global: rt.abi.state,
         }),
@@ -221,59 +222,12 @@ fn instrument_local(
         at(Binop {
             op: BinaryOp::I32Eq,
         }),
+        at(if_then(lf, rewind)),
     ];
-    let mut entry_instrs: Vec<(Instr, InstrLocId)> = Vec::new();
-    if let Some((save, restore)) = frames.single(rt, c, p) {
-        // One set:
-        // if (state == rewinding) { r = index of the top frame; restore }
-        // block $unwind  <body>  return  end      ;; a site that unwinds does `br_if $unwind`
-        // <save the frame of site c>
-        // <zero results>
-        let mut pro = read_index;
-        pro.extend(restore);
-        entry_instrs.extend(is_rewinding);
-        entry_instrs.push(at(if_then(lf, pro)));
-        body.push(at(Return {}));
-        lf.block_mut(unwind).instrs = body;
-        entry_instrs.push(at(Block { seq: unwind }));
-        entry_instrs.extend(save);
-    } else {
-        // Several sets share one dispatch on the site index, for both directions:
-        // loop $top
-        //   block $unwind
-        //     if (state != normal)            ;; rewinding on entry, or unwinding (from below)
-        //       if (state == rewinding) r = index of the top frame
-        //       <per-set code, chosen by br_table on r>   ;; save or restore
-        //       <code shared by the sets>                 ;; save ends with `return`
-        //     end
-        //     <body>
-        //     return
-        //   end
-        //   r = c; br $top                    ;; unwinding: save the frame of site c
-        // end
-        // <zero results>
-        let top = lf.builder_mut().dangling_instr_seq(None).id();
-        let mut frame_code = is_rewinding.to_vec();
-        frame_code.push(at(if_then(lf, read_index)));
-        frame_code.extend(dispatch(lf, rt, r, p, &frames, &set_of_site, &zeros));
-        frame_code.extend(frames.common(lf, rt, r, p, &zeros));
-        let mut unwind_code = vec![
-            at(GlobalGet {
-                global: rt.abi.state,
-            }),
-            at(if_then(lf, frame_code)),
-        ];
-        unwind_code.append(&mut body);
-        unwind_code.push(at(Return {}));
-        lf.block_mut(unwind).instrs = unwind_code;
-        lf.block_mut(top).instrs = vec![
-            at(Block { seq: unwind }),
-            at(LocalGet { local: c }),
-            at(LocalSet { local: r }),
-            at(Br { block: top }),
-        ];
-        entry_instrs.push(at(Loop { seq: top }));
-    }
+    body.push(at(Return {}));
+    lf.block_mut(unwind).instrs = body;
+    entry_instrs.push(at(Block { seq: unwind }));
+    entry_instrs.extend(frames.save(lf, rt, &set_of_site, c, p));
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
     tee_peephole(lf);
@@ -312,46 +266,6 @@ pub(crate) fn if_then(lf: &mut LocalFunction, code: Vec<(Instr, InstrLocId)>) ->
         alternative: els,
     }
     .into()
-}
-
-/// The per-set code for the site in `r`: direct when all sites share one set, otherwise a
-/// `br_table` from site index to the set's code (unknown indices trap).
-fn dispatch(
-    lf: &mut LocalFunction,
-    rt: &Runtime,
-    r: LocalId,
-    p: LocalId,
-    frames: &frame::Frames,
-    set_of_site: &[usize],
-    zeros: &[(Instr, InstrLocId)],
-) -> Vec<(Instr, InstrLocId)> {
-    let n = frames.sets();
-    if n == 1 {
-        return frames.stub(lf, rt, 0, r, p, zeros);
-    }
-    let done = lf.builder_mut().dangling_instr_seq(None).id();
-    let bad = lf.builder_mut().dangling_instr_seq(None).id();
-    let targets: Vec<InstrSeqId> = (0..n)
-        .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
-        .collect();
-    lf.block_mut(bad).instrs = vec![
-        at(LocalGet { local: r }),
-        at(BrTable {
-            blocks: set_of_site.iter().map(|j| targets[*j]).collect(),
-            default: bad,
-        }),
-    ];
-    let mut inner = vec![at(Block { seq: bad }), at(Unreachable {})];
-    for (j, target) in targets.iter().enumerate() {
-        lf.block_mut(*target).instrs = inner;
-        inner = vec![at(Block { seq: *target })];
-        inner.extend(frames.stub(lf, rt, j, r, p, zeros));
-        if j + 1 < n {
-            inner.push(at(Br { block: done }));
-        }
-    }
-    lf.block_mut(done).instrs = inner;
-    vec![at(Block { seq: done })]
 }
 
 /// Loops (branches to them go backward) and the sequences that contain a site.
