@@ -99,9 +99,8 @@ pub fn transform_module(module: &mut walrus::Module, opts: &Options) -> Result<R
     let rt_imports = RuntimeImports::find(module)?;
     let plan = callgraph::analyze(module, opts, &rt_imports);
     let rt = runtime::install(module, opts, &rt_imports)?;
-    if instrument::run(module, &plan, &rt)? == 0 {
-        rt.remove_unused_helpers(module);
-    }
+    let used = instrument::run(module, &plan, &rt)?;
+    rt.remove_unused_helpers(module, &used);
     let instrumented = plan
         .instrument
         .iter()

@@ -34,7 +34,8 @@ pub(crate) struct Runtime {
     pub alloc: FunctionId,
     /// `pop(size) -> frame`: releases the top `size` bytes and returns their address.
     pub pop: FunctionId,
-    /// `top_index() -> i32`: the site index at the top of the asyncify stack (rewinding).
+    /// `top_index() -> i32`: the site index at the top of the asyncify stack (rewinding), for
+    /// functions whose frame size depends on it.
     pub top_index: FunctionId,
 }
 
@@ -160,16 +161,23 @@ pub(crate) fn install(
         top_index: add_top_index(module, &abi),
     };
 
-    // stop_unwind and stop_rewind do the same thing: unless both are imported (and so
-    // already have a function each), one function serves both exports.
+    // stop_unwind and stop_rewind do the same thing: one function serves both exports (when
+    // both are imported, the second import's function just calls the first).
     let mut stop: Option<FunctionId> = None;
     for (name, kind) in API {
         let imported = rt_imports.by_name(name);
         let id = match imported {
             Some(fid) => {
                 check_import_sig(module, fid, name, kind, &abi)?;
+                // A second stop import forwards to the first stop function.
+                let forward = stop.filter(|_| kind.is_stop());
                 module
-                    .replace_imported_func(fid, |(body, args)| build_api(&abi, kind, body, args))
+                    .replace_imported_func(fid, |(body, args)| match forward {
+                        Some(to) => {
+                            body.call(to);
+                        }
+                        None => build_api(&abi, kind, body, args),
+                    })
                     .map_err(|e| Error::Module(e.to_string()))?
             }
             None if kind.is_stop() && stop.is_some() => stop.unwrap(),
@@ -335,11 +343,22 @@ fn add_top_index(module: &mut Module, rt: &Abi) -> FunctionId {
     b.finish(vec![], &mut module.funcs)
 }
 
+/// Which helpers instrumented code calls.
+#[derive(Default)]
+pub(crate) struct Used {
+    pub frames: bool,
+    pub top_index: bool,
+}
+
 impl Runtime {
-    /// Removes the helpers when nothing was instrumented.
-    pub(crate) fn remove_unused_helpers(&self, module: &mut Module) {
-        for f in [self.alloc, self.pop, self.top_index] {
-            module.funcs.delete(f);
+    /// Removes the helpers that no instrumented function calls.
+    pub(crate) fn remove_unused_helpers(&self, module: &mut Module, used: &Used) {
+        if !used.frames {
+            module.funcs.delete(self.alloc);
+            module.funcs.delete(self.pop);
+        }
+        if !used.top_index {
+            module.funcs.delete(self.top_index);
         }
     }
 }

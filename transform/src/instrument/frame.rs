@@ -205,9 +205,9 @@ impl Frames {
         }
     }
 
-    /// Code that pops the top frame and restores its locals, the site index being in `r`.
-    /// A masked frame loads every slot: a slot its site did not write holds a local that is
-    /// dead there, so any value will do.
+    /// Code that reads the site index of the top frame into `r`, pops the frame and restores
+    /// its locals. A masked frame loads every slot: a slot its site did not write belongs to a
+    /// local that is dead there, so any value will do.
     pub fn restore(
         &self,
         lf: &mut LocalFunction,
@@ -217,15 +217,26 @@ impl Frames {
         p: LocalId,
     ) -> Code {
         match self {
+            Frames::PerSet(frames) if frames.len() == 1 => {
+                restore_slots(rt, &frames[0].0, frames[0].1, p, Some(r))
+            }
             Frames::PerSet(frames) => {
+                // The size depends on the set, which depends on the index: read it first.
                 let code = frames
                     .iter()
-                    .map(|(slots, size)| restore_slots(rt, slots, *size, p))
+                    .map(|(slots, size)| restore_slots(rt, slots, *size, p, None))
                     .collect();
-                dispatch(lf, r, set_of_site, code)
+                let mut v = vec![at(Call { func: rt.top_index }), at(LocalSet { local: r })];
+                v.extend(dispatch(lf, r, set_of_site, code));
+                v
             }
-            Frames::Masked { slots, size, .. } => restore_slots(rt, slots, *size, p),
+            Frames::Masked { slots, size, .. } => restore_slots(rt, slots, *size, p, Some(r)),
         }
+    }
+
+    /// Whether restoring calls the `top_index` helper.
+    pub fn reads_top_index(&self) -> bool {
+        matches!(self, Frames::PerSet(f) if f.len() > 1)
     }
 }
 
@@ -341,19 +352,40 @@ fn save_slots(
     v
 }
 
-/// Pops the frame and loads its slots.
-fn restore_slots(rt: &Runtime, slots: &[Slot], size: u64, p: LocalId) -> Code {
+/// Pops the frame, reads its site index into `index` (when given) and loads its slots.
+fn restore_slots(
+    rt: &Runtime,
+    slots: &[Slot],
+    size: u64,
+    p: LocalId,
+    index: Option<LocalId>,
+) -> Code {
     let mut v = vec![
         at(Const {
             value: rt.abi.ptr_const(size),
         }),
         at(Call { func: rt.pop }),
     ];
-    if slots.is_empty() {
-        v.push(at(Drop {}));
-        return v;
+    match (index, slots.is_empty()) {
+        (None, true) => v.push(at(Drop {})),
+        (None, false) => v.push(at(LocalSet { local: p })),
+        (Some(_), true) => {}
+        (Some(_), false) => v.push(at(LocalTee { local: p })),
     }
-    v.push(at(LocalSet { local: p }));
+    if let Some(r) = index {
+        let arg = MemArg {
+            align: 4,
+            offset: size - 4,
+        };
+        v.extend([
+            at(Load {
+                memory: rt.abi.memory,
+                kind: LoadKind::I32 { atomic: false },
+                arg,
+            }),
+            at(LocalSet { local: r }),
+        ]);
+    }
     for &(l, t, o) in slots {
         let arg = MemArg {
             align: width(t) as u32,

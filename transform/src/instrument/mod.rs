@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! if (state == rewinding) {
-//!   r = top frame's index K
+//!   r = top frame's index K (read from the frame itself when its size is fixed)
 //!   <restore: pop the frame, load the locals of K's live set>
 //! }
 //! block $unwind
@@ -36,16 +36,19 @@ use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
 use crate::analysis::liveness::live_at_sites;
-use crate::runtime::{Runtime, STATE_REWINDING};
+use crate::runtime::{Runtime, Used, STATE_REWINDING};
 use crate::Error;
 
-/// Instruments every function the plan names; returns how many needed changes.
-pub(crate) fn run(module: &mut Module, plan: &Plan, rt: &Runtime) -> Result<usize, Error> {
-    let mut changed = 0;
+/// Instruments every function the plan names; returns which runtime helpers they call.
+pub(crate) fn run(module: &mut Module, plan: &Plan, rt: &Runtime) -> Result<Used, Error> {
+    let mut used = Used::default();
     for &fid in &plan.instrument {
-        changed += usize::from(instrument_function(module, plan, rt, fid)?);
+        if let Some(top_index) = instrument_function(module, plan, rt, fid)? {
+            used.frames = true;
+            used.top_index |= top_index;
+        }
     }
-    Ok(changed)
+    Ok(used)
 }
 
 /// A function's name for messages: its own name, else an export's, else its index.
@@ -96,7 +99,7 @@ fn instrument_function(
     plan: &Plan,
     rt: &Runtime,
     fid: FunctionId,
-) -> Result<bool, Error> {
+) -> Result<Option<bool>, Error> {
     let name = func_name(module, fid);
     let ty = module.funcs.get(fid).ty();
     let kind = std::mem::replace(
@@ -117,11 +120,11 @@ fn instrument_local(
     rt: &Runtime,
     name: &str,
     lf: &mut LocalFunction,
-) -> Result<bool, Error> {
+) -> Result<Option<bool>, Error> {
     let is_site = |i: &Instr| plan.is_site(i);
     let (loops, has_site) = scan(lf, &is_site);
     if !has_site.contains(&lf.entry_block()) {
-        return Ok(false); // listed, but nothing in it can unwind
+        return Ok(None); // listed, but nothing in it can unwind
     }
     let fn_results = module.types.results(lf.ty()).to_vec();
     let r = module.locals.add(ValType::I32);
@@ -210,8 +213,7 @@ fn instrument_local(
         debug_assert!(matches!(instrs[pos + 2].0, Instr::BrIf(_)));
         instrs[pos + 2].0 = BrIf { block: unwind }.into();
     }
-    let mut rewind = vec![at(Call { func: rt.top_index }), at(LocalSet { local: r })];
-    rewind.extend(frames.restore(lf, rt, &set_of_site, r, p));
+    let rewind = frames.restore(lf, rt, &set_of_site, r, p);
     let mut entry_instrs = vec![
         at(GlobalGet {
             global: rt.abi.state,
@@ -231,7 +233,7 @@ fn instrument_local(
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
     tee_peephole(lf);
-    Ok(true)
+    Ok(Some(frames.reads_top_index()))
 }
 
 /// `local.set x; local.get x` becomes `local.tee x` everywhere in the function (our spills
