@@ -105,8 +105,14 @@ pub(crate) enum Frames {
         /// Per set: one 32-bit word per 32 slots.
         masks: Vec<Vec<i32>>,
         words: Vec<LocalId>,
+        /// Whether each set's code gives the other sets' locals a dummy value (see `save_set`).
+        kills: bool,
     },
 }
+
+/// Precise liveness at every site may cost up to 1/KILL_SLACK more code than the plain masked
+/// layout (plus a little); beyond that, the masked layout goes without it.
+const KILL_SLACK: usize = 2;
 
 /// Bytes of a `br_table` dispatch over `sites` to `sets` targets (blocks, table, branches).
 fn dispatch_bytes(sites: usize, sets: usize) -> usize {
@@ -121,7 +127,8 @@ impl Frames {
     /// Picks the layout with the smaller code for these live sets (`sites` of them).
     pub fn choose(module: &mut Module, sets: &[Vec<LocalId>], sites: usize) -> Frames {
         let per_set: Vec<_> = sets.iter().map(|s| layout(module, s)).collect();
-        // Save and restore per set, each direction with its own dispatch.
+        // Save and restore per set; sites branch to their set's save code, restoring
+        // dispatches on the index.
         let per_set_bytes: usize = per_set
             .iter()
             .map(|(slots, size)| {
@@ -129,7 +136,7 @@ impl Frames {
                 2 * body + 12 + uleb_len(*size)
             })
             .sum::<usize>()
-            + 2 * dispatch_bytes(sites, per_set.len());
+            + dispatch_bytes(sites, per_set.len());
         let mut union: Vec<LocalId> = sets.iter().flatten().copied().collect();
         union.sort();
         union.dedup();
@@ -155,10 +162,19 @@ impl Frames {
             .sum();
         let stubs: usize = masks
             .iter()
-            .map(|m| m.iter().map(|w| 3 + sleb_len(*w)).sum::<usize>() + 2)
+            .map(|m| m.iter().map(|w| 3 + sleb_len(*w)).sum::<usize>() + 5)
             .sum();
-        let masked_bytes = slot_code + stubs + dispatch_bytes(sites, masks.len()) + 24;
-        if per_set.len() > 1 && masked_bytes < per_set_bytes {
+        let kill_bytes: usize = sets.iter().map(|set| kill_bytes(&slots, set)).sum();
+        let masked_bytes = slot_code + stubs + 24;
+        let precise = per_set_bytes.min(masked_bytes + kill_bytes);
+        // Precise liveness, unless it costs much more code than the plain masked layout.
+        let kills = precise <= masked_bytes + masked_bytes / KILL_SLACK + 64;
+        let masked = if kills {
+            masked_bytes + kill_bytes < per_set_bytes
+        } else {
+            masked_bytes < per_set_bytes
+        };
+        if per_set.len() > 1 && masked {
             let words = (0..nwords)
                 .map(|_| module.locals.add(ValType::I32))
                 .collect();
@@ -167,41 +183,57 @@ impl Frames {
                 size: bytes + 4,
                 masks,
                 words,
+                kills,
             }
         } else {
             Frames::PerSet(per_set.into_iter().map(|(s, b)| (s, b + 4)).collect())
         }
     }
 
-    /// Code that saves the frame of the site whose index is in `c` (the function returns
-    /// right after it).
-    pub fn save(
+    /// Code that saves the frame of a site of set `j`, whose index is in `c`; sites branch to
+    /// their set's code, so each path reads only the locals its set saves. For a masked frame
+    /// that code sets the mask and gives the locals of the other sets a dummy value, so the
+    /// shared code (`save_common`) does not keep them alive at this set's sites either (in
+    /// wasmtime, a local that looks live across a pausing call in a hot loop gets spilled).
+    pub fn save_set(&self, rt: &Runtime, j: usize, c: LocalId, p: LocalId) -> Code {
+        match self {
+            Frames::PerSet(frames) => save_slots(rt, &frames[j].0, frames[j].1, c, p, None),
+            Frames::Masked {
+                slots,
+                masks,
+                words,
+                kills,
+                ..
+            } => {
+                let mut code = set_masks(&masks[j], words);
+                if *kills {
+                    code.extend(kill(slots, &masks[j]));
+                }
+                code
+            }
+        }
+    }
+
+    /// Code after every set's `save_set`: the masked save.
+    pub fn save_common(
         &self,
         lf: &mut LocalFunction,
         rt: &Runtime,
-        set_of_site: &[usize],
         c: LocalId,
         p: LocalId,
     ) -> Code {
         match self {
-            Frames::PerSet(frames) => {
-                let code = frames
-                    .iter()
-                    .map(|(slots, size)| save_slots(rt, slots, *size, c, p, None))
-                    .collect();
-                dispatch(lf, c, set_of_site, code)
-            }
+            Frames::PerSet(_) => Vec::new(),
             Frames::Masked {
-                slots,
-                size,
-                masks,
-                words,
-            } => {
-                let stubs = masks.iter().map(|m| set_masks(m, words)).collect();
-                let mut code = dispatch(lf, c, set_of_site, stubs);
-                code.extend(save_slots(rt, slots, *size, c, p, Some((lf, words))));
-                code
-            }
+                slots, size, words, ..
+            } => save_slots(rt, slots, *size, c, p, Some((lf, words))),
+        }
+    }
+
+    pub fn sets(&self) -> usize {
+        match self {
+            Frames::PerSet(f) => f.len(),
+            Frames::Masked { masks, .. } => masks.len(),
         }
     }
 
@@ -270,6 +302,53 @@ fn dispatch(lf: &mut LocalFunction, k: LocalId, set_of_site: &[usize], code: Vec
     }
     lf.block_mut(done).instrs = inner;
     vec![at(Block { seq: done })]
+}
+
+fn const_bytes(t: ValType) -> usize {
+    match t {
+        ValType::I32 | ValType::I64 => 2,
+        ValType::F32 => 5,
+        ValType::F64 => 9,
+        _ => 18,
+    }
+}
+
+/// Bytes of `kill` for a set: per type, one constant, then a `local.tee`/`local.set` each.
+fn kill_bytes(slots: &[Slot], set: &[LocalId]) -> usize {
+    let mut types: Vec<ValType> = Vec::new();
+    let mut n = 0;
+    for (l, t, _) in slots {
+        if !set.contains(l) {
+            n += 2;
+            if !types.contains(t) {
+                types.push(*t);
+            }
+        }
+    }
+    n + types.iter().map(|t| const_bytes(*t)).sum::<usize>()
+}
+
+/// Sets every slot's local outside `mask` to zero (`const; local.tee a; local.tee b; local.set c`
+/// per type): those locals are dead at the set's sites.
+fn kill(slots: &[Slot], mask: &[i32]) -> Code {
+    let mut by_type: Vec<(ValType, Vec<LocalId>)> = Vec::new();
+    for (i, (l, t, _)) in slots.iter().enumerate() {
+        if mask[i / 32] & (1 << (i % 32)) != 0 {
+            continue;
+        }
+        match by_type.iter_mut().find(|(ty, _)| ty == t) {
+            Some((_, ls)) => ls.push(*l),
+            None => by_type.push((*t, vec![*l])),
+        }
+    }
+    let mut v = Vec::new();
+    for (t, ls) in by_type {
+        v.push(at(super::zero(t).expect("numeric slot")));
+        let (last, rest) = ls.split_last().expect("at least one local");
+        v.extend(rest.iter().map(|l| at(LocalTee { local: *l })));
+        v.push(at(LocalSet { local: *last }));
+    }
+    v
 }
 
 fn set_masks(mask: &[i32], words: &[LocalId]) -> Code {
