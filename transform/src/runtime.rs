@@ -20,6 +20,11 @@ pub(crate) const STATE_REWINDING: i32 = 2;
 pub(crate) struct Abi {
     pub state: GlobalId,
     pub data: GlobalId,
+    /// While rewinding, the index of the site the current function rewinds to (0 otherwise).
+    /// A global rather than a local per function: a local read at every later site is live
+    /// across every pausing call, taking a register there (see docs/transform.md). Rewinds
+    /// pass forward only, and the stop functions set it back to 0.
+    pub target: GlobalId,
     pub memory: MemoryId,
     /// i32, or i64 for a 64-bit memory.
     pub ptr: ValType,
@@ -110,6 +115,9 @@ impl Abi {
     /// The body of one of the four start/stop functions.
     fn api_body(&self, b: &mut InstrSeqBuilder, new_state: i32, data_arg: Option<LocalId>) {
         b.i32_const(new_state).global_set(self.state);
+        if new_state == STATE_NORMAL {
+            b.i32_const(0).global_set(self.target);
+        }
         if let Some(arg) = data_arg {
             b.local_get(arg).global_set(self.data);
         }
@@ -138,7 +146,9 @@ pub(crate) fn install(
         }
     }
     let zero = ConstExpr::Value(Value::I32(0));
-    let state = module.globals.add_local(ValType::I32, true, false, zero);
+    let state = module
+        .globals
+        .add_local(ValType::I32, true, false, zero.clone());
     module.globals.get_mut(state).name = Some("__asyncify_state".into());
     let data_init = ConstExpr::Value(if ptr == ValType::I64 {
         Value::I64(0)
@@ -147,10 +157,13 @@ pub(crate) fn install(
     });
     let data = module.globals.add_local(ptr, true, false, data_init);
     module.globals.get_mut(data).name = Some("__asyncify_data".into());
+    let target = module.globals.add_local(ValType::I32, true, false, zero);
+    module.globals.get_mut(target).name = Some("__asyncify_rewind_target".into());
 
     let abi = Abi {
         state,
         data,
+        target,
         memory,
         ptr,
     };

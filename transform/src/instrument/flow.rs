@@ -106,16 +106,14 @@ pub(crate) struct Flow<'a> {
     pub fn_results: usize,
     pub is_site: &'a dyn Fn(&Instr) -> bool,
     pub state: walrus::GlobalId,
-    /// The rewind target (`K` of the site being rewound to); 0 in the normal state.
-    pub r: LocalId,
-    /// The index of the site called last, which the unwind code saves.
-    pub c: LocalId,
+    /// The rewind target global (`K` of the site being rewound to); 0 in the normal state.
+    pub target: walrus::GlobalId,
     /// Stand-in branch target for unwinds, patched once the save blocks exist.
     pub placeholder: InstrSeqId,
     pub loops: HashSet<InstrSeqId>,
     pub has_site: HashSet<InstrSeqId>,
     /// Per site `K`: the sequence holding its call and the call's position in it (the unwind
-    /// `br_if` is 2 instructions later).
+    /// `br_if`, which carries `K` to the save code, is 3 instructions later).
     pub sites: Vec<(InstrSeqId, usize)>,
     /// The `then` arms of the state guards and sites: in the normal state they are always
     /// taken, and the normal state is all that liveness must follow.
@@ -593,9 +591,7 @@ impl Flow<'_> {
             Instr::Block(Block { seq }) | Instr::Loop(Loop { seq }) => {
                 let (params, results) = seq_sig(self.types, self.lf.block(seq).ty);
                 let inner = if matches!(instr, Instr::Loop(_)) {
-                    let inner = self.loop_params_into_locals(st, seq, &params)?;
-                    self.reset_target_on_back_edges(seq);
-                    inner
+                    self.loop_params_into_locals(st, seq, &params)?
                 } else {
                     self.params_into_locals(st, &params, 0)?
                 };
@@ -756,32 +752,6 @@ impl Flow<'_> {
         Ok(())
     }
 
-    /// Sites are passed in increasing order except across a loop's back edge, so after a rewind
-    /// completes the target must drop back to 0 before any branch back to a loop with sites.
-    /// (In the normal state `r = 0` is always right, so the reset needs no guard.)
-    fn reset_target_on_back_edges(&mut self, lp: InstrSeqId) {
-        let mut work = vec![lp];
-        while let Some(seq) = work.pop() {
-            let instrs = std::mem::take(&mut self.lf.block_mut(seq).instrs);
-            let mut out = Code::with_capacity(instrs.len() + 2);
-            for (instr, loc) in instrs {
-                crate::analysis::push_children(&instr, &mut work);
-                let back = match &instr {
-                    Instr::Br(b) => b.block == lp,
-                    Instr::BrIf(b) => b.block == lp,
-                    Instr::BrTable(t) => t.default == lp || t.blocks.contains(&lp),
-                    _ => false,
-                };
-                if back {
-                    out.push(i32c(0));
-                    out.push(at(LocalSet { local: self.r }));
-                }
-                out.push((instr, loc));
-            }
-            self.lf.block_mut(seq).instrs = out;
-        }
-    }
-
     /// After a block, loop or if: its results are on the stack. Unless they end the sequence,
     /// they move into locals, keeping a saved value when a rewind only passes through.
     fn after_structured(&mut self, st: &mut SeqState, results: &[ValType], last: bool) {
@@ -823,7 +793,9 @@ impl Flow<'_> {
 
     /// Pushes `a <= rewind_index <= b` (a single comparison when `a == b`).
     fn range_check(&self, out: &mut Code, a: i32, b: i32) {
-        out.push(at(LocalGet { local: self.r }));
+        out.push(at(GlobalGet {
+            global: self.target,
+        }));
         if a == b {
             out.push(i32c(a));
             out.push(at(Binop {
@@ -851,20 +823,24 @@ impl Flow<'_> {
         let els = self.lf.builder_mut().dangling_instr_seq(None).id();
         self.sites.push((then, arm.len()));
         self.guards.insert(then);
+        // The unwind branch carries K to the save code as a value, so no local holding K is
+        // live across the call.
         arm.extend([
             at(instr),
+            i32c(k),
             at(GlobalGet { global: self.state }),
             at(BrIf {
                 block: self.placeholder,
             }),
+            at(Drop {}),
         ]);
-        // Run the call if K >= r: r is 0 in the normal state and the target while rewinding,
-        // when the sites before it (smaller K) are passed over. K is kept in `c` for the
-        // unwind code.
+        // Run the call if K >= target: the target is 0 in the normal state and K's while
+        // rewinding, when the sites before it (smaller K) are passed over.
         st.out.extend([
             i32c(k),
-            at(LocalTee { local: self.c }),
-            at(LocalGet { local: self.r }),
+            at(GlobalGet {
+                global: self.target,
+            }),
             at(Binop {
                 op: BinaryOp::I32GeU,
             }),

@@ -10,7 +10,7 @@
 //!   per-set code would repeat the same stores dozens of times.
 
 use walrus::ir::*;
-use walrus::{LocalFunction, LocalId, Module, ValType};
+use walrus::{GlobalId, LocalFunction, LocalId, Module, ValType};
 
 use crate::runtime::Runtime;
 
@@ -237,32 +237,35 @@ impl Frames {
         }
     }
 
-    /// Code that reads the site index of the top frame into `r`, pops the frame and restores
-    /// its locals. A masked frame loads every slot: a slot its site did not write belongs to a
+    /// Code that reads the site index of the top frame into the rewind target global, pops
+    /// the frame and restores its locals. A masked frame loads every slot: a slot its site did not write belongs to a
     /// local that is dead there, so any value will do.
     pub fn restore(
         &self,
         lf: &mut LocalFunction,
         rt: &Runtime,
         set_of_site: &[usize],
-        r: LocalId,
         p: LocalId,
     ) -> Code {
+        let target = rt.abi.target;
         match self {
             Frames::PerSet(frames) if frames.len() == 1 => {
-                restore_slots(rt, &frames[0].0, frames[0].1, p, Some(r))
+                restore_slots(rt, &frames[0].0, frames[0].1, p, true)
             }
             Frames::PerSet(frames) => {
                 // The size depends on the set, which depends on the index: read it first.
                 let code = frames
                     .iter()
-                    .map(|(slots, size)| restore_slots(rt, slots, *size, p, None))
+                    .map(|(slots, size)| restore_slots(rt, slots, *size, p, false))
                     .collect();
-                let mut v = vec![at(Call { func: rt.top_index }), at(LocalSet { local: r })];
-                v.extend(dispatch(lf, r, set_of_site, code));
+                let mut v = vec![
+                    at(Call { func: rt.top_index }),
+                    at(GlobalSet { global: target }),
+                ];
+                v.extend(dispatch(lf, target, set_of_site, code));
                 v
             }
-            Frames::Masked { slots, size, .. } => restore_slots(rt, slots, *size, p, Some(r)),
+            Frames::Masked { slots, size, .. } => restore_slots(rt, slots, *size, p, true),
         }
     }
 
@@ -272,9 +275,9 @@ impl Frames {
     }
 }
 
-/// Runs `code[set_of_site[k]]` for the site index `k` in local `k`: direct when all sites
+/// Runs `code[set_of_site[k]]` for the site index `k` in global `k`: direct when all sites
 /// share one set, otherwise through a `br_table` (unknown indices trap).
-fn dispatch(lf: &mut LocalFunction, k: LocalId, set_of_site: &[usize], code: Vec<Code>) -> Code {
+fn dispatch(lf: &mut LocalFunction, k: GlobalId, set_of_site: &[usize], code: Vec<Code>) -> Code {
     let n = code.len();
     if n == 1 {
         return code.into_iter().next().unwrap();
@@ -285,7 +288,7 @@ fn dispatch(lf: &mut LocalFunction, k: LocalId, set_of_site: &[usize], code: Vec
         .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
         .collect();
     lf.block_mut(bad).instrs = vec![
-        at(LocalGet { local: k }),
+        at(GlobalGet { global: k }),
         at(BrTable {
             blocks: set_of_site.iter().map(|j| targets[*j]).collect(),
             default: bad,
@@ -431,14 +434,9 @@ fn save_slots(
     v
 }
 
-/// Pops the frame, reads its site index into `index` (when given) and loads its slots.
-fn restore_slots(
-    rt: &Runtime,
-    slots: &[Slot],
-    size: u64,
-    p: LocalId,
-    index: Option<LocalId>,
-) -> Code {
+/// Pops the frame, reads its site index into the rewind target (when `index`) and loads its
+/// slots.
+fn restore_slots(rt: &Runtime, slots: &[Slot], size: u64, p: LocalId, index: bool) -> Code {
     let mut v = vec![
         at(Const {
             value: rt.abi.ptr_const(size),
@@ -446,12 +444,12 @@ fn restore_slots(
         at(Call { func: rt.pop }),
     ];
     match (index, slots.is_empty()) {
-        (None, true) => v.push(at(Drop {})),
-        (None, false) => v.push(at(LocalSet { local: p })),
-        (Some(_), true) => {}
-        (Some(_), false) => v.push(at(LocalTee { local: p })),
+        (false, true) => v.push(at(Drop {})),
+        (false, false) => v.push(at(LocalSet { local: p })),
+        (true, true) => {}
+        (true, false) => v.push(at(LocalTee { local: p })),
     }
-    if let Some(r) = index {
+    if index {
         let arg = MemArg {
             align: 4,
             offset: size - 4,
@@ -462,7 +460,9 @@ fn restore_slots(
                 kind: LoadKind::I32 { atomic: false },
                 arg,
             }),
-            at(LocalSet { local: r }),
+            at(GlobalSet {
+                global: rt.abi.target,
+            }),
         ]);
     }
     for &(l, t, o) in slots {

@@ -4,17 +4,17 @@
 //!
 //! ```text
 //! if (state == rewinding) {
-//!   r = top frame's index K (read from the frame itself when its size is fixed)
+//!   target = top frame's index K (read from the frame itself when its size is fixed)
 //!   <restore: pop the frame, load the locals of K's live set>
 //! }
 //! block $done
 //!   block $save_{m-1}                 ;; one block per distinct set of live locals
 //!     ...
-//!       block $save_0
+//!       block $save_0 (result i32)
 //!         <body, rewritten by `flow`> ;; a site that unwinds does `br_if $save_j` (its set),
-//!         return                      ;; with its index K in local `c`
+//!         return                      ;; carrying its index K
 //!       end
-//!       <save code of set 0>; br $done
+//!       c = K; <save code of set 0>; br $done
 //!     ...
 //!   end
 //!   <save code of set m-1>
@@ -137,7 +137,6 @@ fn instrument_local(
         return Ok(None); // listed, but nothing in it can unwind
     }
     let fn_results = module.types.results(lf.ty()).to_vec();
-    let r = module.locals.add(ValType::I32);
     let c = module.locals.add(ValType::I32);
     let p = module.locals.add(rt.abi.ptr);
     let placeholder = lf.builder_mut().dangling_instr_seq(None).id();
@@ -156,8 +155,7 @@ fn instrument_local(
         fn_results: fn_results.len(),
         is_site: &is_site,
         state: rt.abi.state,
-        r,
-        c,
+        target: rt.abi.target,
         placeholder,
         loops,
         has_site,
@@ -175,14 +173,7 @@ fn instrument_local(
         .enumerate()
         .map(|(k, (seq, pos))| (*seq, (k as u32, *pos)))
         .collect();
-    let live = live_at_sites(
-        lf,
-        &site_map,
-        &guards,
-        sites.len(),
-        &[r, c, p],
-        rt.abi.state,
-    );
+    let live = live_at_sites(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
 
     // Distinct live sets, each with its frame layout.
     let mut set_of_site = Vec::with_capacity(sites.len());
@@ -225,13 +216,14 @@ fn instrument_local(
     let mut body = std::mem::take(&mut lf.block_mut(entry).instrs);
     body.push(at(Return {}));
     let n = frames.sets();
+    // Each save block's result is the index of the site that branched to it.
     let targets: Vec<InstrSeqId> = (0..n)
-        .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
+        .map(|_| lf.builder_mut().dangling_instr_seq(ValType::I32).id())
         .collect();
     for (k, (seq, pos)) in sites.iter().enumerate() {
         let instrs = &mut lf.block_mut(*seq).instrs;
-        debug_assert!(matches!(instrs[pos + 2].0, Instr::BrIf(_)));
-        instrs[pos + 2].0 = BrIf {
+        debug_assert!(matches!(instrs[pos + 3].0, Instr::BrIf(_)));
+        instrs[pos + 3].0 = BrIf {
             block: targets[set_of_site[k]],
         }
         .into();
@@ -240,13 +232,13 @@ fn instrument_local(
     let mut inner = body;
     for (j, target) in targets.iter().enumerate() {
         lf.block_mut(*target).instrs = inner;
-        inner = vec![at(Block { seq: *target })];
+        inner = vec![at(Block { seq: *target }), at(LocalSet { local: c })];
         inner.extend(frames.save_set(rt, j, c, p));
         if j + 1 < n {
             inner.push(at(Br { block: done }));
         }
     }
-    let rewind = frames.restore(lf, rt, &set_of_site, r, p);
+    let rewind = frames.restore(lf, rt, &set_of_site, p);
     let mut entry_instrs = vec![
         at(GlobalGet {
             global: rt.abi.state,
