@@ -465,6 +465,9 @@ pub enum Step {
 pub struct Coroutine {
     func: wasmtime::Func,
     args: Vec<Val>,
+    /// Slots for the export's results, found once (a function type lookup per resume costs
+    /// more than the rest of the host's work on a switch).
+    results: Vec<Val>,
     buffer: (u32, u32),
     started: bool,
     done: bool,
@@ -564,9 +567,9 @@ impl<T: Send + 'static> Instance<T> {
         &mut self,
         func: wasmtime::Func,
         args: &[Val],
+        mut out: Vec<Val>,
         rewinding: bool,
     ) -> Result<Option<Vec<Val>>, Error> {
-        let mut out = self.result_slots(func);
         let result = if self.store.data().rt.async_calls {
             func.call_async(&mut self.store, args, &mut out).await
         } else {
@@ -631,7 +634,8 @@ impl<T: Send + 'static> Instance<T> {
         self.store.data_mut().rt.results = None;
         let mut rewinding = false;
         loop {
-            if let Some(out) = self.run_once(func, args, rewinding).await? {
+            let slots = self.result_slots(func);
+            if let Some(out) = self.run_once(func, args, slots, rewinding).await? {
                 return Ok(out);
             }
             let rt = &mut self.store.data_mut().rt;
@@ -677,6 +681,7 @@ impl<T: Send + 'static> Instance<T> {
         Ok(Coroutine {
             func,
             args: args.to_vec(),
+            results: self.result_slots(func),
             buffer,
             started: false,
             done: false,
@@ -709,7 +714,10 @@ impl<T: Send + 'static> Instance<T> {
         }
         let rewinding = co.started;
         co.started = true;
-        match self.run_once(co.func, &co.args, rewinding).await {
+        match self
+            .run_once(co.func, &co.args, co.results.clone(), rewinding)
+            .await
+        {
             Ok(Some(out)) => {
                 co.done = true;
                 Ok(Step::Done(out))
