@@ -632,10 +632,10 @@ impl<T: Send + 'static> Instance<T> {
         self.use_buffer(self.buffer);
         // A call that trapped during a rewind may have left its results behind.
         self.store.data_mut().rt.results = None;
+        let slots = self.result_slots(func);
         let mut rewinding = false;
         loop {
-            let slots = self.result_slots(func);
-            if let Some(out) = self.run_once(func, args, slots, rewinding).await? {
+            if let Some(out) = self.run_once(func, args, slots.clone(), rewinding).await? {
                 return Ok(out);
             }
             let rt = &mut self.store.data_mut().rt;

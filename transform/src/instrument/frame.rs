@@ -169,12 +169,8 @@ impl Frames {
         let precise = per_set_bytes.min(masked_bytes + kill_bytes);
         // Precise liveness, unless it costs much more code than the plain masked layout.
         let kills = precise <= masked_bytes + masked_bytes / KILL_SLACK + 64;
-        let masked = if kills {
-            masked_bytes + kill_bytes < per_set_bytes
-        } else {
-            masked_bytes < per_set_bytes
-        };
-        if per_set.len() > 1 && masked {
+        let masked_cost = masked_bytes + if kills { kill_bytes } else { 0 };
+        if per_set.len() > 1 && masked_cost < per_set_bytes {
             let words = (0..nwords)
                 .map(|_| module.locals.add(ValType::I32))
                 .collect();
@@ -238,8 +234,8 @@ impl Frames {
     }
 
     /// Code that reads the site index of the top frame into the rewind target global, pops
-    /// the frame and restores its locals. A masked frame loads every slot: a slot its site did not write belongs to a
-    /// local that is dead there, so any value will do.
+    /// the frame and restores its locals. A masked frame loads every slot: a slot its site did
+    /// not write belongs to a local that is dead there, so any value will do.
     pub fn restore(
         &self,
         lf: &mut LocalFunction,
@@ -278,13 +274,11 @@ impl Frames {
 /// Runs `code[set_of_site[k]]` for the site index `k` in global `k`: direct when all sites
 /// share one set, otherwise through a `br_table` (unknown indices trap).
 fn dispatch(lf: &mut LocalFunction, k: GlobalId, set_of_site: &[usize], code: Vec<Code>) -> Code {
-    let n = code.len();
-    if n == 1 {
+    if code.len() == 1 {
         return code.into_iter().next().unwrap();
     }
-    let done = lf.builder_mut().dangling_instr_seq(None).id();
     let bad = lf.builder_mut().dangling_instr_seq(None).id();
-    let targets: Vec<InstrSeqId> = (0..n)
+    let targets: Vec<InstrSeqId> = (0..code.len())
         .map(|_| lf.builder_mut().dangling_instr_seq(None).id())
         .collect();
     lf.block_mut(bad).instrs = vec![
@@ -294,17 +288,9 @@ fn dispatch(lf: &mut LocalFunction, k: GlobalId, set_of_site: &[usize], code: Ve
             default: bad,
         }),
     ];
-    let mut inner = vec![at(Block { seq: bad }), at(Unreachable {})];
-    for (j, (target, set_code)) in targets.iter().zip(code).enumerate() {
-        lf.block_mut(*target).instrs = inner;
-        inner = vec![at(Block { seq: *target })];
-        inner.extend(set_code);
-        if j + 1 < n {
-            inner.push(at(Br { block: done }));
-        }
-    }
-    lf.block_mut(done).instrs = inner;
-    vec![at(Block { seq: done })]
+    let mut code = code;
+    let innermost = vec![at(Block { seq: bad }), at(Unreachable {})];
+    super::nest(lf, innermost, &targets, |j| std::mem::take(&mut code[j]))
 }
 
 fn const_bytes(t: ValType) -> usize {
@@ -316,27 +302,14 @@ fn const_bytes(t: ValType) -> usize {
     }
 }
 
-/// Bytes of `kill` for a set: per type, one constant, then a `local.tee`/`local.set` each.
-fn kill_bytes(slots: &[Slot], set: &[LocalId]) -> usize {
-    let mut types: Vec<ValType> = Vec::new();
-    let mut n = 0;
-    for (l, t, _) in slots {
-        if !set.contains(l) {
-            n += 2;
-            if !types.contains(t) {
-                types.push(*t);
-            }
-        }
-    }
-    n + types.iter().map(|t| const_bytes(*t)).sum::<usize>()
-}
-
-/// Sets every slot's local outside `mask` to zero (`const; local.tee a; local.tee b; local.set c`
-/// per type): those locals are dead at the set's sites.
-fn kill(slots: &[Slot], mask: &[i32]) -> Code {
+/// The slots' locals outside `saved`, grouped by type.
+fn dead_by_type(
+    slots: &[Slot],
+    saved: impl Fn(usize, LocalId) -> bool,
+) -> Vec<(ValType, Vec<LocalId>)> {
     let mut by_type: Vec<(ValType, Vec<LocalId>)> = Vec::new();
     for (i, (l, t, _)) in slots.iter().enumerate() {
-        if mask[i / 32] & (1 << (i % 32)) != 0 {
+        if saved(i, *l) {
             continue;
         }
         match by_type.iter_mut().find(|(ty, _)| ty == t) {
@@ -344,8 +317,22 @@ fn kill(slots: &[Slot], mask: &[i32]) -> Code {
             None => by_type.push((*t, vec![*l])),
         }
     }
+    by_type
+}
+
+/// Bytes of `kill` for a set: per type, one constant, then a `local.tee`/`local.set` each.
+fn kill_bytes(slots: &[Slot], set: &[LocalId]) -> usize {
+    dead_by_type(slots, |_, l| set.contains(&l))
+        .iter()
+        .map(|(t, ls)| const_bytes(*t) + 2 * ls.len())
+        .sum()
+}
+
+/// Sets every slot's local outside `mask` to zero (`const; local.tee a; local.tee b; local.set c`
+/// per type): those locals are dead at the set's sites.
+fn kill(slots: &[Slot], mask: &[i32]) -> Code {
     let mut v = Vec::new();
-    for (t, ls) in by_type {
+    for (t, ls) in dead_by_type(slots, |i, _| mask[i / 32] & (1 << (i % 32)) != 0) {
         v.push(at(super::zero(t).expect("numeric slot")));
         let (last, rest) = ls.split_last().expect("at least one local");
         v.extend(rest.iter().map(|l| at(LocalTee { local: *l })));

@@ -206,12 +206,7 @@ fn instrument_local(
         })
         .collect::<Result<_, _>>()?;
 
-    // Sites branch to their set's save code:
-    // block $done
-    //   block $save_{m-1} ... block $save_0  <body> return  end  <save set 0> br $done ...  end
-    //   <save set m-1>
-    // end
-    // <save code shared by the sets, if any>
+    // Sites branch to their set's save code (the shape in the module docs).
     let entry = lf.entry_block();
     let mut body = std::mem::take(&mut lf.block_mut(entry).instrs);
     body.push(at(Return {}));
@@ -228,16 +223,11 @@ fn instrument_local(
         }
         .into();
     }
-    let done = lf.builder_mut().dangling_instr_seq(None).id();
-    let mut inner = body;
-    for (j, target) in targets.iter().enumerate() {
-        lf.block_mut(*target).instrs = inner;
-        inner = vec![at(Block { seq: *target }), at(LocalSet { local: c })];
-        inner.extend(frames.save_set(rt, j, c, p));
-        if j + 1 < n {
-            inner.push(at(Br { block: done }));
-        }
-    }
+    let saves = nest(lf, body, &targets, |j| {
+        let mut code = vec![at(LocalSet { local: c })];
+        code.extend(frames.save_set(rt, j, c, p));
+        code
+    });
     let rewind = frames.restore(lf, rt, &set_of_site, p);
     let mut entry_instrs = vec![
         at(GlobalGet {
@@ -251,12 +241,7 @@ fn instrument_local(
         }),
         at(if_then(lf, rewind)),
     ];
-    if n > 1 {
-        lf.block_mut(done).instrs = inner;
-        entry_instrs.push(at(Block { seq: done }));
-    } else {
-        entry_instrs.extend(inner);
-    }
+    entry_instrs.extend(saves);
     entry_instrs.extend(frames.save_common(lf, rt, c, p));
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
@@ -283,6 +268,43 @@ fn tee_peephole(lf: &mut LocalFunction) {
             out.push((instr, loc));
         }
         lf.block_mut(seq).instrs = out;
+    }
+}
+
+/// `innermost` inside one block per target, with `after(j)` following block `targets[j]` and,
+/// but for the last, a branch out of the whole nest:
+///
+/// ```text
+/// block $done
+///   block $t_{n-1} ... block $t_0 <innermost> end <after 0> br $done ... end
+///   <after n-1>
+/// end
+/// ```
+///
+/// (no `$done` with a single target).
+pub(crate) fn nest(
+    lf: &mut LocalFunction,
+    innermost: Vec<(Instr, InstrLocId)>,
+    targets: &[InstrSeqId],
+    mut after: impl FnMut(usize) -> Vec<(Instr, InstrLocId)>,
+) -> Vec<(Instr, InstrLocId)> {
+    let n = targets.len();
+    let done = (n > 1).then(|| lf.builder_mut().dangling_instr_seq(None).id());
+    let mut inner = innermost;
+    for (j, target) in targets.iter().enumerate() {
+        lf.block_mut(*target).instrs = inner;
+        inner = vec![at(Block { seq: *target })];
+        inner.extend(after(j));
+        if let Some(done) = done.filter(|_| j + 1 < n) {
+            inner.push(at(Br { block: done }));
+        }
+    }
+    match done {
+        Some(done) => {
+            lf.block_mut(done).instrs = inner;
+            vec![at(Block { seq: done })]
+        }
+        None => inner,
     }
 }
 
