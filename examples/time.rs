@@ -9,7 +9,7 @@
 //! ```
 
 use anyhow::{Context, Result};
-use asyncify_bench::runtime::{engine, median, run_once, w};
+use asyncify_bench::runtime::{engine, run_once, spread, w};
 
 fn main() -> Result<()> {
     let mut size = 1u32;
@@ -44,12 +44,8 @@ fn main() -> Result<()> {
         }
     }
     for (f, _, _, times, fuel, sum) in &variants {
-        let min = times.iter().cloned().fold(f64::INFINITY, f64::min);
-        let max = times.iter().cloned().fold(0.0, f64::max);
-        println!(
-            "{:>9.2} ms [{min:.2}-{max:.2}]  fuel {fuel:>12}  checksum {sum:?}  {f}",
-            median(times)
-        );
+        let (median, min, max) = spread(times);
+        println!("{median:>9.2} ms [{min:.2}-{max:.2}]  fuel {fuel:>12}  checksum {sum:?}  {f}");
     }
     Ok(())
 }

@@ -140,6 +140,13 @@ pub fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
+/// (median, min, max) of repeated measurements.
+pub fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let min = v.iter().cloned().fold(f64::MAX, f64::min);
+    let max = v.iter().cloned().fold(0.0, f64::max);
+    (median(v), min, max)
+}
+
 struct Variant {
     mode: &'static str,
     tool: String,
@@ -236,7 +243,7 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
         let base = median(&variants[0].times);
         let base_fuel = variants[0].fuel.max(1) as f64;
         for v in &variants {
-            let m = median(&v.times);
+            let (m, min, max) = spread(&v.times);
             rows.push(RuntimeRow {
                 program: p.name.clone(),
                 mode: v.mode.into(),
@@ -244,8 +251,8 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
                 size,
                 runs: v.times.len(),
                 ms_median: m,
-                ms_min: v.times.iter().cloned().fold(f64::MAX, f64::min),
-                ms_max: v.times.iter().cloned().fold(0.0, f64::max),
+                ms_min: min,
+                ms_max: max,
                 ratio: m / base,
                 fuel: v.fuel,
                 fuel_ratio: v.fuel as f64 / base_fuel,

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::build::{build_all, out_dir};
 use crate::programs::Program;
 use crate::run::{checksum, compile};
+use crate::runtime::spread;
 use crate::tools::{Mode, Tool, MODES, TOOLS};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
@@ -100,11 +101,6 @@ fn tempfile_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("asyncify-bench-{tag}-{}", std::process::id()))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 pub fn module_path(p: &Program, mode: &Mode, tool: Tool) -> PathBuf {
     out_dir()
         .join("modules")
@@ -170,17 +166,13 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
                 gzip_bytes: gzip_len(&wasm)?,
                 ratio: wasm.len() as f64 / base as f64,
             });
-            let t = &mut times[i];
-            let (min, max) = (
-                t.iter().cloned().fold(f64::MAX, f64::min),
-                t.iter().cloned().fold(0.0, f64::max),
-            );
+            let (median, min, max) = spread(&times[i]);
             transform.push(TransformRow {
                 program: p.name.clone(),
                 mode: mode.name.into(),
                 tool: tool.name(),
                 optimized: tool.optimized(),
-                wall_ms_median: median(t),
+                wall_ms_median: median,
                 wall_ms_min: min,
                 wall_ms_max: max,
                 peak_kb: peaks[i],

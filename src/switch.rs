@@ -27,7 +27,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::build::{build, out_dir};
 use crate::programs::Program;
-use crate::runtime::{engine, median, parse_checksum, w};
+use crate::runtime::{engine, median, parse_checksum, spread, w};
 use crate::sizes::write_csv;
 use crate::tools::{Flags, Tool};
 
@@ -346,7 +346,7 @@ async fn fannkuch_experiment(
     let yield_cost = sleep_cost(Duration::ZERO).await;
     let mut rows = Vec::new();
     for (i, c) in configs.iter().enumerate() {
-        let m = median(&c.times);
+        let (m, min, max) = spread(&c.times);
         let base = configs
             .iter()
             .find(|b| b.runtime == c.runtime && b.pauses == 0)
@@ -364,8 +364,8 @@ async fn fannkuch_experiment(
             sleep_ms: c.sleep.as_secs_f64() * 1000.0,
             runs: c.times.len(),
             ms_median: m,
-            ms_min: c.times.iter().cloned().fold(f64::MAX, f64::min),
-            ms_max: c.times.iter().cloned().fold(0.0, f64::max),
+            ms_min: min,
+            ms_max: max,
             overhead_us_per_pause: (taken[i] > 0)
                 .then(|| (m - base - taken[i] as f64 * per_sleep) * 1000.0 / taken[i] as f64),
         });
@@ -666,14 +666,15 @@ async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<Sw
                 ("wasmtime fibers", &f, switches.1),
                 ("wasm stack switching", &s, switches.2),
             ] {
+                let (median, min, max) = spread(v);
                 rows.push(SwitchRow {
                     runtime: runtime.into(),
                     depth,
                     locals,
                     switches: n,
-                    ns_median: median(v),
-                    ns_min: v.iter().cloned().fold(f64::MAX, f64::min),
-                    ns_max: v.iter().cloned().fold(0.0, f64::max),
+                    ns_median: median,
+                    ns_min: min,
+                    ns_max: max,
                 });
             }
         }
