@@ -55,7 +55,7 @@ macro_rules! fixture_tests {
     )*};
 }
 
-fixture_tests!(loops, branches, stack, types, calls, masked);
+fixture_tests!(loops, branches, stack, types, calls, masked, operands);
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
 #[test]
@@ -75,7 +75,7 @@ fn all_fixtures_are_listed() {
     names.sort();
     assert_eq!(
         names,
-        ["branches", "calls", "loops", "masked", "stack", "types"]
+        ["branches", "calls", "loops", "masked", "operands", "stack", "types"]
     );
 }
 

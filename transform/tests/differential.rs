@@ -106,13 +106,53 @@ fn prepare(seed: u64) -> Vec<u8> {
     m.emit_wasm()
 }
 
-/// Random code rarely calls its imports; a call to a fresh `env.hook` import at the start of
-/// every instruction sequence (function bodies, blocks, loops, if arms) gives each module
-/// many pause points at every nesting depth.
+/// Random code rarely calls its imports; a pause point at the start of every instruction
+/// sequence (function bodies, blocks, loops, if arms) gives each module many pauses at every
+/// nesting depth. The pause points take turns among shapes that test the rewind contract
+/// (a paused call is re-entered with the same callee and identical operands), each reading
+/// a global and a memory that the host changes at every import call (`common::HOOK_*`):
+/// - `env.hook(load, global.get)`: an import whose arguments come from a load and a global;
+/// - `call_indirect` with a table index loaded from memory, into one of four functions that
+///   call the hook with different constants: a pause below an indirect call;
+/// - the hook with a value below it on the operand stack that is used after the call.
 fn add_hooks(m: &mut walrus::Module) {
-    let ty = m.types.add(&[], &[]);
-    let (hook, _) = m.add_import_func("env", "hook", ty);
+    use walrus::ir::{BinaryOp, LoadKind, MemArg};
+    use walrus::{ConstExpr, ValType::I32};
+    let hook_ty = m.types.add(&[I32, I32], &[]);
+    let (hook, _) = m.add_import_func("env", "hook", hook_ty);
+    let mem = m.memories.add_local(false, false, 1, None, None);
+    m.exports.add(common::HOOK_MEMORY, mem);
+    let global = m.globals.add_local(
+        I32,
+        true,
+        false,
+        ConstExpr::Value(walrus::ir::Value::I32(0)),
+    );
+    m.exports.add(common::HOOK_GLOBAL, global);
+    let word = |offset: u64| walrus::ir::Load {
+        memory: mem,
+        kind: LoadKind::I32 { atomic: false },
+        arg: MemArg { align: 4, offset },
+    };
     let funcs: Vec<walrus::FunctionId> = m.funcs.iter_local().map(|(id, _)| id).collect();
+    let void = m.types.add(&[], &[]);
+    let wrappers: Vec<walrus::FunctionId> = (0..4)
+        .map(|k| {
+            let mut b = walrus::FunctionBuilder::new(&mut m.types, &[], &[]);
+            b.func_body().i32_const(k).global_get(global).call(hook);
+            b.finish(vec![], &mut m.funcs)
+        })
+        .collect();
+    let table = m
+        .tables
+        .add_local(false, 4, Some(4), walrus::RefType::FUNCREF);
+    let offset = ConstExpr::Value(walrus::ir::Value::I32(0));
+    let elem = m.elements.add(
+        walrus::ElementKind::Active { table, offset },
+        walrus::ElementItems::Functions(wrappers),
+    );
+    m.tables.get_mut(table).elem_segments.insert(elem);
+    let mut turn = 0usize;
     for f in funcs {
         let lf = m.funcs.get_mut(f).kind.unwrap_local_mut();
         let mut seqs = vec![lf.entry_block()];
@@ -129,10 +169,34 @@ fn add_hooks(m: &mut walrus::Module) {
             i += 1;
         }
         for seq in seqs {
-            let call = walrus::ir::Instr::Call(walrus::ir::Call { func: hook });
-            lf.block_mut(seq)
-                .instrs
-                .insert(0, (call, Default::default()));
+            let mut b = lf.builder_mut().dangling_instr_seq(None);
+            match turn % 3 {
+                0 => {
+                    b.i32_const(0).instr(word(0)).global_get(global).call(hook);
+                }
+                1 => {
+                    b.i32_const(0)
+                        .instr(word(4))
+                        .i32_const(3)
+                        .binop(BinaryOp::I32And)
+                        .call_indirect(void, table);
+                }
+                _ => {
+                    // The global's value before the call, kept on the stack across it, is
+                    // stored back after it: the next pause point's arguments see it.
+                    b.global_get(global)
+                        .i32_const(0)
+                        .instr(word(4))
+                        .i32_const(0)
+                        .instr(word(0))
+                        .call(hook)
+                        .global_set(global);
+                }
+            }
+            turn += 1;
+            let id = b.id();
+            let code = std::mem::take(&mut lf.block_mut(id).instrs);
+            lf.block_mut(seq).instrs.splice(0..0, code);
         }
     }
 }

@@ -3,8 +3,10 @@
 //! The structured body is lowered to a flat list of operations (uses, definitions, labels and
 //! jumps), then a backward dataflow over that list is iterated until the sets at labels stop
 //! changing (loops need one extra pass per nesting level). The result for a site is the set of
-//! locals read on some path after the call returns before being written: exactly what must
-//! survive an unwind at that call.
+//! locals read by the call's operands, or on some path after the call returns before being
+//! written: exactly what must survive an unwind at that call. The operands count because a
+//! rewind calls the same callee again with the same operands (the rewind contract,
+//! `docs/transform.md`).
 
 use std::collections::HashMap;
 
@@ -27,8 +29,8 @@ const EXIT: u32 = u32::MAX;
 
 struct Lowering<'a> {
     func: &'a LocalFunction,
-    /// Site sequences: the site's index and the position of its call in the sequence.
-    sites: &'a HashMap<InstrSeqId, (u32, usize)>,
+    /// Site sequences (the `then` arm that holds the call) and the site's index.
+    sites: &'a HashMap<InstrSeqId, u32>,
     /// The asyncify state global (see `is_conditional_store`).
     state: walrus::GlobalId,
     /// `if`s whose `then` arm the normal state always takes.
@@ -97,6 +99,14 @@ impl Lowering<'_> {
             let func = self.func;
             let instrs = &func.block(seq).instrs;
             for (i, (instr, _)) in instrs.iter().enumerate().skip(from) {
+                // A site's sequence starts with the code that pushes the call's operands, which
+                // runs again when the rewind re-enters the call: the site saves what is live
+                // *before* that code, so the call is re-entered with identical operands.
+                if i == 0 {
+                    if let Some(&k) = self.sites.get(&seq) {
+                        self.ops.push(Op::Site(k));
+                    }
+                }
                 let nested: Vec<Work> = match instr {
                     // `x = state == normal ? v : x` (a store that a rewind passes over) reads
                     // the old `x` only while rewinding to a later site, where `x` has just been
@@ -168,11 +178,6 @@ impl Lowering<'_> {
                     }
                     _ => Vec::new(),
                 };
-                if let Some(&(k, pos)) = self.sites.get(&seq) {
-                    if i == pos {
-                        self.ops.push(Op::Site(k));
-                    }
-                }
                 if !nested.is_empty() {
                     // The rest of this sequence waits until the nested code is lowered.
                     work.push(Work::Seq(seq, i + 1));
@@ -187,7 +192,7 @@ impl Lowering<'_> {
 /// Live locals at every site: `result[k]` lists the locals to save and restore at site `k`.
 pub(crate) fn live_at_sites(
     func: &LocalFunction,
-    sites: &HashMap<InstrSeqId, (u32, usize)>,
+    sites: &HashMap<InstrSeqId, u32>,
     guards: &std::collections::HashSet<InstrSeqId>,
     site_count: usize,
     ignored: &[LocalId],

@@ -22,8 +22,11 @@
 //! Values never flow into a guard from the operand stack (no block parameters, so Binaryen and
 //! MVP tools can read the output): a value that crosses a guard boundary or survives a pause
 //! is moved into a fresh local right after it is produced, and reloaded where it is used.
-//! A call's inputs are computed inside its `if` when that code is pure; otherwise they travel
-//! through locals too.
+//! A call's inputs are computed inside its `if` when that code is recomputable (constants,
+//! local reads, arithmetic that cannot trap); otherwise they travel through locals too. Either
+//! way the site saves what its operands read, so a rewind re-enters the call with the same
+//! callee (a `call_indirect`'s table index is an operand) and bit-identical operands: imports
+//! and in-module runtimes use them during the rewind (the rewind contract).
 
 use std::collections::{HashMap, HashSet};
 
@@ -125,15 +128,12 @@ pub(crate) struct Flow<'a> {
     pub input_temps: Vec<LocalId>,
 }
 
-/// Locals and module state that a piece of code reads or writes (for moving pure code).
+/// The locals a piece of code reads and writes (for moving recomputable operand code).
 #[derive(Default)]
 struct Effects {
     reads: HashSet<LocalId>,
     writes: HashSet<LocalId>,
-    /// Reads globals or memory/table sizes.
-    reads_world: bool,
-    /// May write globals, memory or tables (stores, calls, ...).
-    writes_world: bool,
+    /// Code whose writes are unknown (a range that could not be separated).
     all: bool,
 }
 
@@ -145,16 +145,13 @@ impl Effects {
     fn merge(&mut self, o: &Effects) {
         self.reads.extend(&o.reads);
         self.writes.extend(&o.writes);
-        self.reads_world |= o.reads_world;
-        self.writes_world |= o.writes_world;
         self.all |= o.all;
     }
 
-    /// Would running `self` (pure) after `later` instead of before it change what it reads?
+    /// Would running `self` (recomputable code, which reads only locals) after `later`
+    /// instead of before it change what it reads?
     fn conflicts_with(&self, later: &Effects) -> bool {
-        later.all
-            || (self.reads_world && later.writes_world)
-            || self.reads.iter().any(|l| later.writes.contains(l))
+        later.all || self.reads.iter().any(|l| later.writes.contains(l))
     }
 }
 
@@ -423,8 +420,10 @@ impl Flow<'_> {
                 start.map(|s| (s, mark))
             })
             .collect();
-        // Decide from the top down: a pure input moves into the pausing instruction's code
-        // unless code that stays behind (and so now runs before it) writes what it reads.
+        // Decide from the top down: a recomputable input moves into the pausing instruction's
+        // code unless code that stays behind (and so now runs before it) writes what it reads.
+        // Either way the rewind re-enters the call with the operands of the unwind: moved code
+        // reads locals that the site saves, the others come from saved temps.
         let code_end = st.target.code.len();
         let top_mark = ranges
             .last()
@@ -443,7 +442,7 @@ impl Flow<'_> {
             let code = &st.target.code[a..b];
             let mut mine = Effects::default();
             self.effects_of(code, &mut mine);
-            if !force_temp && self.is_pure(code) && !mine.conflicts_with(&later) {
+            if !force_temp && self.recomputable(code) && !mine.conflicts_with(&later) {
                 moves[k] = true;
             } else {
                 later.merge(&mine);
@@ -491,7 +490,7 @@ impl Flow<'_> {
         Ok(inputs)
     }
 
-    /// What `code` reads and writes (nested blocks included).
+    /// The locals `code` reads and writes (nested blocks included).
     fn effects_of(&self, code: &[(Instr, InstrLocId)], fx: &mut Effects) {
         let mut stack: Vec<&[(Instr, InstrLocId)]> = vec![code];
         while let Some(code) = stack.pop() {
@@ -500,26 +499,10 @@ impl Flow<'_> {
                     Instr::LocalGet(g) => {
                         fx.reads.insert(g.local);
                     }
-                    Instr::LocalSet(s) => {
-                        fx.writes.insert(s.local);
+                    Instr::LocalSet(LocalSet { local }) | Instr::LocalTee(LocalTee { local }) => {
+                        fx.writes.insert(*local);
                     }
-                    Instr::LocalTee(t) => {
-                        fx.writes.insert(t.local);
-                    }
-                    Instr::GlobalGet(_) | Instr::MemorySize(_) | Instr::TableSize(_) => {
-                        fx.reads_world = true
-                    }
-                    Instr::Const(_)
-                    | Instr::Binop(_)
-                    | Instr::Unop(_)
-                    | Instr::Select(_)
-                    | Instr::Drop(_) => {}
-                    Instr::TernOp(_)
-                    | Instr::V128Bitselect(_)
-                    | Instr::I8x16Swizzle(_)
-                    | Instr::I8x16Shuffle(_) => {}
-                    Instr::RefNull(_) | Instr::RefFunc(_) | Instr::RefIsNull(_) => {}
-                    _ => fx.writes_world = true,
+                    _ => {}
                 }
                 let mut kids = Vec::new();
                 crate::analysis::push_children(i, &mut kids);
@@ -567,13 +550,18 @@ impl Flow<'_> {
         Ok(())
     }
 
-    fn is_pure(&self, code: &[(Instr, InstrLocId)]) -> bool {
+    /// Code that computes the same values when the rewind runs it again at the call, given
+    /// the locals it reads (which the site saves): constants, local reads and arithmetic that
+    /// cannot trap. A `global.get`, a load or `memory.size` is not: the world may change while
+    /// the stack is paused (a runtime moves the stack pointer global, another coroutine writes
+    /// memory), so such operands travel through saved locals instead.
+    fn recomputable(&self, code: &[(Instr, InstrLocId)]) -> bool {
         code.iter().all(|(i, _)| match i {
-            Instr::LocalGet(_) | Instr::GlobalGet(_) | Instr::Const(_) | Instr::Drop(_) => true,
+            Instr::LocalGet(_) | Instr::Const(_) | Instr::Drop(_) => true,
             Instr::Binop(b) => !super::ops::binop_can_trap(b.op),
             Instr::Unop(u) => !super::ops::unop_can_trap(u.op),
             Instr::Select(_) | Instr::TernOp(_) | Instr::V128Bitselect(_) => true,
-            Instr::I8x16Swizzle(_) | Instr::I8x16Shuffle(_) | Instr::MemorySize(_) => true,
+            Instr::I8x16Swizzle(_) | Instr::I8x16Shuffle(_) => true,
             Instr::RefNull(_) | Instr::RefFunc(_) | Instr::RefIsNull(_) => true,
             _ => false,
         })

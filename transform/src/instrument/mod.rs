@@ -168,10 +168,10 @@ fn instrument_local(
     let guards = std::mem::take(&mut flow.guards);
     drop(flow);
 
-    let site_map: HashMap<InstrSeqId, (u32, usize)> = sites
+    let site_map: HashMap<InstrSeqId, u32> = sites
         .iter()
         .enumerate()
-        .map(|(k, (seq, pos))| (*seq, (k as u32, *pos)))
+        .map(|(k, (seq, _))| (*seq, k as u32))
         .collect();
     let live = live_at_sites(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
 

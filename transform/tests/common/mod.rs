@@ -43,7 +43,8 @@ pub struct HostState {
     pub pause: bool,
     armed: bool,
     counter: u64,
-    pending: Option<Vec<Val>>,
+    /// The call that paused: import, argument bits, and the results it returns on re-entry.
+    pending: Option<(String, Vec<u128>, Vec<Val>)>,
     calls: Vec<(String, Vec<u128>)>,
     pauses: usize,
     /// Address of the data structure, and the end of its stack.
@@ -96,6 +97,25 @@ fn call0(caller: &mut Caller<'_, HostState>, name: &str, arg: Option<u32>) -> wa
     }
 }
 
+/// Exported by modules whose code reads them to compute import arguments and table indices:
+/// the host changes them at every logical import call (paused or not, so runs stay
+/// comparable). A transform that recomputed such an operand during a rewind, instead of
+/// keeping the value it had at the unwind, re-enters with other arguments and is caught.
+pub const HOOK_GLOBAL: &str = "__hook_global";
+pub const HOOK_MEMORY: &str = "__hook_memory";
+
+fn change_world(caller: &mut Caller<'_, HostState>, n: u64) -> wasmtime::Result<()> {
+    if let Some(g) = caller.get_export(HOOK_GLOBAL).and_then(|e| e.into_global()) {
+        g.set(&mut *caller, Val::I32((n as i32).wrapping_mul(3)))?;
+    }
+    if let Some(m) = caller.get_export(HOOK_MEMORY).and_then(|e| e.into_memory()) {
+        let words = [n as u32, (n as u32).wrapping_mul(7)];
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        m.write(&mut *caller, 0, &bytes)?;
+    }
+    Ok(())
+}
+
 /// Links every import of `module` to the deterministic, optionally pausing host function.
 pub fn linker(module: &Module) -> Linker<HostState> {
     let mut linker: Linker<HostState> = Linker::new(engine());
@@ -116,21 +136,30 @@ pub fn linker(module: &Module) -> Linker<HostState> {
                     } else {
                         None
                     };
+                    let arg_bits: Vec<u128> = args.iter().map(bits).collect();
                     if state == Some(2) {
-                        // Rewinding into the call that paused: finish it with its saved result.
+                        // Rewinding into the call that paused: the rewind contract says it is
+                        // the same import with identical arguments. Finish it with its result.
+                        let (paused, paused_args, saved) =
+                            caller.data_mut().pending.take().expect("a pending result");
+                        if paused != name || paused_args != arg_bits {
+                            wasmtime::bail!(
+                                "rewind re-entered {name}{arg_bits:x?}, but the paused call was \
+                                 {paused}{paused_args:x?}"
+                            );
+                        }
                         call0(&mut caller, "asyncify_stop_rewind", None)?;
-                        let saved = caller.data_mut().pending.take().expect("a pending result");
                         out.clone_from_slice(&saved);
                         return Ok(());
                     }
                     let h = caller.data_mut();
                     h.counter += 1;
                     let n = h.counter;
-                    h.calls
-                        .push((name.clone(), args.iter().map(bits).collect()));
+                    h.calls.push((name.clone(), arg_bits.clone()));
                     let vals: Vec<Val> = results.iter().map(|t| value_for(t, n)).collect();
+                    change_world(&mut caller, n)?;
                     if state == Some(0) {
-                        caller.data_mut().pending = Some(vals);
+                        caller.data_mut().pending = Some((name.clone(), arg_bits, vals));
                         caller.data_mut().pauses += 1;
                         let (data, end, mem) = {
                             let h = caller.data();
