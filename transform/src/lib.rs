@@ -6,6 +6,13 @@
 //! (the `asyncify_*` exports, the data structure, the pure-wasm `asyncify.*` imports), so a
 //! runtime written for `wasm-opt --asyncify` works unchanged.
 //!
+//! **The rewind contract**: during a rewind every call on the paused stack is executed again
+//! with the same callee (a `call_indirect`'s table index included) and bit-identical operands,
+//! as in Binaryen's output. Runtimes rely on it: an import that pauses is called a second time
+//! during the rewind and may do its real work then, with the arguments it is given. Operands
+//! that could have changed while paused (globals, memory) are kept in saved locals, never
+//! recomputed.
+//!
 //! The pipeline, in order (see `transform_module`):
 //! 1. find the pure-wasm runtime's imports (`RuntimeImports::find`);
 //! 2. analyse the call graph once to learn which functions can change state;
@@ -29,6 +36,7 @@ mod error;
 mod instrument;
 pub mod options;
 mod runtime;
+pub mod text;
 
 use analysis::callgraph::{self, Reason, RuntimeImports};
 pub use error::Error;
@@ -56,7 +64,8 @@ pub struct Emit {
     pub debug_names: bool,
 }
 
-/// Transforms a module given as binary or text (`.wat`) and returns the validated binary.
+/// Transforms a module given as binary or text (`.wat`, standard or Binaryen's dialect, see
+/// [`text`]) and returns the validated binary.
 pub fn transform(input: &[u8], opts: &Options) -> Result<Output, Error> {
     transform_with(input, opts, Emit::default())
 }
@@ -76,7 +85,7 @@ pub fn transform_with(input: &[u8], opts: &Options, emit: Emit) -> Result<Output
 }
 
 fn transform_inner(input: &[u8], opts: &Options, emit: Emit) -> Result<Output, Error> {
-    let binary = wat::parse_bytes(input).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let binary = text::parse_bytes(input)?;
     let mut config = walrus::ModuleConfig::new();
     config
         .generate_name_section(emit.debug_names)

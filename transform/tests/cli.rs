@@ -164,7 +164,7 @@ fn bad_options_are_named() {
         .unwrap();
     assert_fails(&o, "unknown option `--wibble`", &out);
     let o = bin().arg(seed("sleep.wat")).output().unwrap();
-    assert_fails(&o, "no output file given", &out);
+    assert_fails(&o, "no output file given: use -o OUT, or --print", &out);
     let o = bin()
         .arg(seed("sleep.wat"))
         .args(["--only-list", "main", "--add-list", "x", "-o"])
@@ -226,4 +226,82 @@ fn an_error_leaves_an_existing_output_untouched() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(std::fs::read(&out).unwrap(), b"previous");
+}
+
+#[test]
+fn print_writes_text_to_stdout_and_no_file() {
+    // The seed article's command line, run in an empty directory: nothing but stdout.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-print");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = bin()
+        .current_dir(&dir)
+        .arg(seed("article_runtime.wat"))
+        .args(["-O", "--asyncify", "--print"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("(module"), "{text}");
+    let wasm = wat::parse_str(&text).unwrap();
+    wasmparser::validate(&wasm).unwrap();
+    assert!(text.contains("(export \"asyncify_start_unwind\""), "{text}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no file written"
+    );
+    // With -o too, both: the binary file and its text on stdout.
+    let out = tmp("printed.wasm");
+    let o = bin()
+        .arg(seed("article_sleep.wat"))
+        .args(["--print", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::read(&out).unwrap();
+    assert!(file.starts_with(b"\0asm"));
+    let printed = wat::parse_str(String::from_utf8(o.stdout).unwrap()).unwrap();
+    assert_eq!(
+        wasmprinter::print_bytes(&printed).unwrap(),
+        wasmprinter::print_bytes(&file).unwrap(),
+        "the same module"
+    );
+}
+
+#[test]
+fn invalid_text_names_the_file_and_line() {
+    // Binaryen's dialect (import after the memory, a bare `if` arm) with a real mistake on
+    // line 5: the standard parser's message, at the line and column of the file as written.
+    let input = tmp("bad-dialect.wat");
+    std::fs::write(
+        &input,
+        "(module\n  (memory 1 1)\n  (import \"env\" \"sleep\" (func $sleep))\n  (func $main\n    (if (i32.const 1) (block (call $sleep) (i32.frob)))))\n",
+    )
+    .unwrap();
+    let out = tmp("bad-dialect.wasm");
+    let o = bin()
+        .arg(&input)
+        .args(["--print", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_fails(
+        &o,
+        &format!(
+            "`{}`: invalid input module: line 5, column 45: unknown operator or unexpected token",
+            input.display()
+        ),
+        &out,
+    );
+    assert!(o.stdout.is_empty(), "nothing printed on error");
+    // Standard text with a mistake: the same kind of message.
+    std::fs::write(&input, "(module\n  (func (i32.frob)))\n").unwrap();
+    let o = bin().arg(&input).arg("--print").output().unwrap();
+    assert_fails(
+        &o,
+        "bad-dialect.wat`: invalid input module: line 2, column",
+        &out,
+    );
 }

@@ -1,5 +1,7 @@
 //! The seed article's three examples, run for real: the pure-wasm runtime, the host-driven
-//! sleep (in wasmtime and in node), and a C program whose sleeps return to the host.
+//! sleep (in wasmtime and in node), and a C program whose sleeps return to the host. The
+//! first two also as the article prints them (`article_*.wat`, Binaryen's text dialect,
+//! copied character for character), through the library and the article's command line.
 
 mod common;
 
@@ -7,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use asyncify::Options;
-use wasmtime::{Linker, Module, Store};
+use wasmtime::{Linker, Module, Store, Val};
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,6 +45,15 @@ fn run_printing(wasm: &[u8], runtime_imports: bool) -> Vec<i32> {
     v
 }
 
+/// The names of the functions the transform instrumented.
+fn instrumented(out: &asyncify::Output) -> Vec<&str> {
+    out.report
+        .instrumented
+        .iter()
+        .map(|(f, _)| f.as_str())
+        .collect()
+}
+
 #[test]
 fn pure_wasm_runtime_prints_1_2_3() {
     let text = std::fs::read(fixture("fixtures/seed/pure_runtime.wat")).unwrap();
@@ -59,13 +70,123 @@ fn pure_wasm_runtime_prints_1_2_3() {
         [1, 3, 2, 1, 3]
     );
     // The runtime's top ($nap) and bottom ($scheduler) are not instrumented; main is.
-    let names: Vec<&str> = out
-        .report
-        .instrumented
-        .iter()
-        .map(|(f, _)| f.as_str())
+    assert_eq!(instrumented(&out), ["main"]);
+}
+
+/// The article's first example exactly as printed: `if` arms are bare `(block ...)`s and the
+/// imports follow `(memory 1 1)`, which only Binaryen's text dialect allows.
+#[test]
+fn article_runtime_verbatim_prints_1_2_3() {
+    let text = std::fs::read_to_string(fixture("fixtures/seed/article_runtime.wat")).unwrap();
+    assert!(wat::parse_str(&text).is_err(), "not standard text");
+    let out = asyncify::transform(text.as_bytes(), &Options::default()).unwrap();
+    assert_eq!(run_printing(&out.wasm, false), [1, 2, 3]);
+    // "runtime and sleep are not instrumented by Asyncify": only main is.
+    assert_eq!(instrumented(&out), ["main"]);
+    // The article's comparison: uninstrumented, main cannot pause and prints 1 and 3 twice.
+    let original = asyncify::text::parse(&text).unwrap();
+    assert_eq!(run_printing(&original, true), [1, 3, 2, 1, 3]);
+}
+
+/// `wasm-opt input.wat -O --asyncify --print > output.wat`, with `asyncify` in its place:
+/// stdout is a standard text module that prints 1, 2, 3, in wasmtime and, as in the article,
+/// in Binaryen's `wasm-shell output.wat`.
+#[test]
+fn article_command_line_prints_the_result_as_text() {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_asyncify"))
+        .arg(fixture("fixtures/seed/article_runtime.wat"))
+        .args(["-O", "--asyncify", "--print"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let printed = String::from_utf8(run.stdout).unwrap();
+    assert!(printed.starts_with("(module"), "{printed}");
+    let wasm = wat::parse_str(&printed).unwrap();
+    assert_eq!(run_printing(&wasm, false), [1, 2, 3]);
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-output.wat");
+    std::fs::write(&path, &printed).unwrap();
+    let shell = std::process::Command::new("wasm-shell")
+        .arg(&path)
+        .output()
+        .expect("wasm-shell runs (scripts/setup installs binaryen)");
+    assert!(
+        shell.status.success(),
+        "wasm-shell failed: {}",
+        String::from_utf8_lossy(&shell.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(shell.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
         .collect();
-    assert_eq!(names, ["main"]);
+    assert_eq!(lines, ["1 : i32", "2 : i32", "3 : i32"]);
+}
+
+/// The article's second example: the module in its `binaryen.parseText` call, verbatim
+/// (imports after the memory), driven by the same host as `sleep.wat`.
+#[test]
+fn article_sleep_module_verbatim_pauses_in_the_host() {
+    let text = std::fs::read_to_string(fixture("fixtures/seed/article_sleep.wat")).unwrap();
+    assert!(wat::parse_str(&text).is_err(), "not standard text");
+    let out = asyncify::transform(text.as_bytes(), &Options::default()).unwrap();
+    assert_eq!(sleep_example_log(&out.wasm), SLEEP_LOG);
+}
+
+/// Binaryen's typed-unreachable loop at the end of a function with a result (our fixture; the
+/// article has none): the transformed function pauses at each sleep and returns what the
+/// original returns.
+#[test]
+fn binaryen_dialect_loop_ending_in_br_pauses_and_returns() {
+    let text = std::fs::read_to_string(fixture("fixtures/seed/binaryen_dialect_loop.wat")).unwrap();
+    let original = asyncify::text::parse(&text).unwrap();
+    wasmparser::validate(&original).unwrap();
+    let out = asyncify::transform(text.as_bytes(), &Options::default()).unwrap();
+    let want = common::Runner::new(&original, false, 1_000_000)
+        .unwrap()
+        .call("sum", &[Val::I32(5)]);
+    assert_eq!(want.result, Ok(vec![10]));
+    assert_eq!(want.calls.len(), 5);
+    let got = common::Runner::new(&out.wasm, true, 1_000_000)
+        .unwrap()
+        .call("sum", &[Val::I32(5)]);
+    assert_eq!(got.pauses, 5, "each sleep unwound to the host");
+    assert_eq!(
+        (got.result, got.calls, got.memory),
+        (want.result, want.calls, want.memory)
+    );
+}
+
+/// Binaryen 108's own `--print` output (Debian's `wasm-opt`, as the suite uses it) is its
+/// dialect too: labelled `(block $block ...)` arms and the loop ending in `br` at the end of a
+/// function with a result. `asyncify` reads it and the programs behave as before.
+#[test]
+fn binaryen_printed_text_is_read() {
+    let print = |name: &str| {
+        let run = std::process::Command::new("wasm-opt")
+            .arg(fixture(name))
+            .arg("--print")
+            .output()
+            .expect("wasm-opt runs (scripts/setup installs binaryen)");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        String::from_utf8(run.stdout).unwrap()
+    };
+    let text = print("fixtures/seed/article_runtime.wat");
+    let out = asyncify::transform(text.as_bytes(), &Options::default()).unwrap();
+    assert_eq!(run_printing(&out.wasm, false), [1, 2, 3]);
+    let text = print("fixtures/seed/binaryen_dialect_loop.wat");
+    let out = asyncify::transform(text.as_bytes(), &Options::default()).unwrap();
+    let got = common::Runner::new(&out.wasm, true, 1_000_000)
+        .unwrap()
+        .call("sum", &[Val::I32(5)]);
+    assert_eq!((got.result, got.pauses), (Ok(vec![10]), 5));
 }
 
 /// A tiny event loop with virtual time: the article's JS timers, in Rust.
@@ -77,12 +198,29 @@ struct EventLoop {
     sleeping: bool,
 }
 
+/// What the article's JS example logs.
+const SLEEP_LOG: [&str; 7] = [
+    "before!",
+    "sleep...",
+    "stack unwound",
+    "(an event that happens during the sleep)",
+    "timeout ended, starting to rewind the stack",
+    "...resume",
+    "after!",
+];
+
 #[test]
 fn host_sleep_unwinds_and_events_run_during_the_pause() {
     let text = std::fs::read(fixture("fixtures/seed/sleep.wat")).unwrap();
     let out = asyncify::transform(&text, &Options::default()).unwrap();
+    assert_eq!(sleep_example_log(&out.wasm), SLEEP_LOG);
+}
+
+/// Runs the article's JS example host (before, sleep, after and a timer event) over an
+/// asyncified module; returns its log.
+fn sleep_example_log(wasm: &[u8]) -> Vec<String> {
     let engine = common::engine();
-    let module = Module::new(engine, &out.wasm).unwrap();
+    let module = Module::new(engine, wasm).unwrap();
     let mut linker: Linker<EventLoop> = Linker::new(engine);
     const DATA: i32 = 16;
     linker
@@ -174,18 +312,7 @@ fn host_sleep_unwinds_and_events_run_during_the_pause() {
             el.log.push(what.into());
         }
     }
-    assert_eq!(
-        store.data().log,
-        [
-            "before!",
-            "sleep...",
-            "stack unwound",
-            "(an event that happens during the sleep)",
-            "timeout ended, starting to rewind the stack",
-            "...resume",
-            "after!"
-        ]
-    );
+    store.into_data().log
 }
 
 #[test]
@@ -206,18 +333,7 @@ fn node_runs_the_same_module() {
     );
     let stdout = String::from_utf8(run.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines,
-        [
-            "before!",
-            "sleep...",
-            "stack unwound",
-            "(an event that happens during the sleep)",
-            "timeout ended, starting to rewind the stack",
-            "...resume",
-            "after!"
-        ]
-    );
+    assert_eq!(lines, SLEEP_LOG);
 }
 
 struct CHost {

@@ -2,8 +2,11 @@
 //!
 //! Accepts our option names and Binaryen's (`--pass-arg=asyncify-imports@env.sleep`), plus
 //! the wasm-opt flags a build script passes along (`--asyncify`, `-O*`, `--enable-*`), which
-//! need no action here. Every error prints one line naming the problem and exits with 1; the
-//! output file is written atomically, only after the result has validated.
+//! need no action here. Text input may use Binaryen's dialect (`asyncify::text`), and
+//! `--print` writes the result as text to stdout, so the seed article's
+//! `wasm-opt input.wat -O --asyncify --print > output.wat` works with `asyncify` in its place.
+//! Every error prints one line naming the problem and exits with 1; the output file is
+//! written atomically, only after the result has validated.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,11 +15,15 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use asyncify::{Emit, Options};
 
-const USAGE: &str = "usage: asyncify IN.wasm|IN.wat -o OUT [options]
+const USAGE: &str = "usage: asyncify IN.wasm|IN.wat (-o OUT | --print) [options]
+
+IN.wat may be standard text or Binaryen's dialect (`if` arms without then/else, imports after
+definitions, a function ending in a loop that ends in `br`).
 
 options:
-  -o, --output FILE        where to write the result (required)
-  -S, --emit-text          write the text format (.wat)
+  -o, --output FILE        where to write the result
+  --print                  write the result as text (.wat) to stdout (-g: with function names)
+  -S, --emit-text          write the text format (.wat) to the -o file
   -g, --debuginfo          keep the name section
   --imports LIST           imports that may pause, as module.base globs (comma separated or @FILE);
                            default: every import may pause
@@ -34,8 +41,9 @@ options:
 
 struct Cli {
     input: PathBuf,
-    output: PathBuf,
+    output: Option<PathBuf>,
     text: bool,
+    print: bool,
     emit: Emit,
     opts: Options,
 }
@@ -44,6 +52,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>> {
     let mut input = None;
     let mut output = None;
     let mut text = false;
+    let mut print = false;
     let mut emit = Emit::default();
     let mut opts = Options::default();
     let mut it = args.into_iter();
@@ -56,6 +65,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>> {
             "-h" | "--help" => return Ok(None),
             "-o" | "--output" => output = Some(PathBuf::from(value(&arg)?)),
             "-S" | "--emit-text" => text = true,
+            "--print" => print = true,
             "-g" | "--debuginfo" => emit.debug_names = true,
             "--imports" => opts.apply_pass_arg(&format!("asyncify-imports@{}", value(&arg)?))?,
             "--ignore-imports" => opts.ignore_imports = true,
@@ -82,12 +92,15 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>> {
         }
     }
     let input = input.context("no input file given (see --help)")?;
-    let output = output.context("no output file given: use -o OUT")?;
+    if output.is_none() && !print {
+        bail!("no output file given: use -o OUT, or --print to write text to stdout");
+    }
     opts.check()?;
     Ok(Some(Cli {
         input,
         output,
         text,
+        print,
         emit,
         opts,
     }))
@@ -110,14 +123,36 @@ fn run() -> Result<()> {
             eprintln!("[asyncify] {f}: {why}");
         }
     }
-    let data = if cli.text {
-        wasmprinter::print_bytes(&out.wasm)
-            .context("cannot print the result as text")?
-            .into_bytes()
+    let printed = if cli.text || cli.print {
+        Some(print_text(&out.wasm)?)
     } else {
-        out.wasm
+        None
     };
-    write_atomically(&cli.output, &data)
+    if let Some(path) = &cli.output {
+        match (&printed, cli.text) {
+            (Some(text), true) => write_atomically(path, text.as_bytes())?,
+            _ => write_atomically(path, &out.wasm)?,
+        }
+    }
+    if let (Some(text), true) = (printed, cli.print) {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?;
+    }
+    Ok(())
+}
+
+/// The text format with folded instructions, as `wasm-opt --print` writes it: Binaryen's own
+/// reader (`wasm-shell` of Binaryen 108, which the seed article runs) and `wat` both read it.
+fn print_text(wasm: &[u8]) -> Result<String> {
+    let mut text = String::new();
+    wasmprinter::Config::new()
+        .fold_instructions(true)
+        .print(wasm, &mut wasmprinter::PrintFmtWrite(&mut text))
+        .context("cannot print the result as text")?;
+    Ok(text)
 }
 
 /// Writes to a temporary file beside the target, then renames it over the target.
