@@ -125,7 +125,7 @@ pub fn page(
          table{border-collapse:collapse;margin:1em 0;font-size:90%}\
          td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
          th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}\
-         tr.sum td{font-weight:bold;background:#fafafa}\
+         tr.sum td{font-weight:bold;background:#fafafa}td.fail{color:#b00;font-weight:bold}\
          figure{margin:1.5em 0}img{max-width:100%;border:1px solid #ddd}\
          figcaption{color:#555;font-size:90%}</style></head>\n<body>\n",
     );
@@ -137,7 +137,9 @@ pub fn page(
          <b>list</b> (only the program's <code>env.pause</code>) and <b>list-indirect</b> \
          (<code>env.pause</code>, indirect calls never pause); by our <code>asyncify</code> and by \
          Binaryen's <code>wasm-opt --asyncify</code> (Debian's 108 and npm's 132, with -O2 unless \
-         said otherwise). Every module was validated and run to its expected checksum.</p>\n\
+         said otherwise). Every module was validated and run to its expected checksum, and every \
+         pausable one was run once more pausing at every import call its mode lets pause \
+         (<code>asyncify_host::check</code>) and compared with the original.</p>\n\
          <p><b>These figures come from the machine below, in the run that wrote this page.</b> \
          Rerun <code>scripts/bench</code> (quick) or <code>scripts/bench --full</code> to measure \
          your own.</p>\n<table>",
@@ -167,11 +169,12 @@ pub fn page(
         }
     }
     h.push_str("</tr>\n");
+    // `None`: the module failed the pause check, so its size is no result.
     let ratio = |p: &str, m: &str, t: &str| {
         sizes
             .iter()
             .find(|r| r.program == p && r.mode == m && r.tool == t && r.optimized)
-            .map_or(0.0, |r| r.ratio)
+            .map_or(Some(0.0), |r| r.resumes.then_some(r.ratio))
     };
     for p in &programs {
         let normal = sizes
@@ -181,7 +184,12 @@ pub fn page(
         let _ = write!(h, "<tr><td>{p}</td><td>{normal}</td>");
         for m in MODES {
             for t in TOOLS {
-                let _ = write!(h, "<td>{:.3}</td>", ratio(p, m, t));
+                match ratio(p, m, t) {
+                    Some(v) => {
+                        let _ = write!(h, "<td>{v:.3}</td>");
+                    }
+                    None => h.push_str("<td class=\"fail\">FAIL</td>"),
+                }
             }
         }
         h.push_str("</tr>\n");
@@ -189,11 +197,42 @@ pub fn page(
     h.push_str("<tr class=\"sum\"><td>geomean</td><td></td>");
     for m in MODES {
         for t in TOOLS {
-            let v: Vec<f64> = programs.iter().map(|p| ratio(p, m, t)).collect();
-            let _ = write!(h, "<td>{:.3}</td>", geomean(&v));
+            let v: Option<Vec<f64>> = programs.iter().map(|p| ratio(p, m, t)).collect();
+            match v {
+                Some(v) => {
+                    let _ = write!(h, "<td>{:.3}</td>", geomean(&v));
+                }
+                None => h.push_str("<td class=\"fail\">FAIL</td>"),
+            }
         }
     }
     h.push_str("</tr></table>\n");
+    let failed: Vec<&SizeRow> = sizes.iter().filter(|r| !r.resumes).collect();
+    if failed.is_empty() {
+        h.push_str(
+            "<p>Every pausable module passed the pause check: paused at every import call its \
+             mode lets pause, it printed, exited and called its imports exactly like the \
+             original.</p>\n",
+        );
+    } else {
+        h.push_str(
+            "<p><b>FAIL</b>: these modules did not behave like the original when paused at \
+             every import call their mode lets pause; their sizes are no result (no bar, no \
+             geomean) and they were not timed:</p>\n<ul>",
+        );
+        for r in failed {
+            let opt = if r.optimized { "" } else { " (not optimized)" };
+            let _ = write!(
+                h,
+                "<li>{} {} {}{opt}: {}</li>",
+                esc(&r.program),
+                esc(&r.mode),
+                esc(&r.tool),
+                esc(&r.failure)
+            );
+        }
+        h.push_str("</ul>\n");
+    }
     figure(&mut h, "optimization", "Worst mode with and without Binaryen's optimizer: Asyncify's raw output needs optimizing; ours is emitted compact.");
 
     // Transform cost.

@@ -284,7 +284,8 @@ pub fn run(reports: &Path) -> Result<()> {
                             && r.tool == tool
                             && r.optimized == optimized
                     })
-                    .map(f)
+                    // A module that failed the pause check gets no bar.
+                    .map(|r| if r.resumes { f(r) } else { 0.0 })
                     .unwrap_or(0.0)
             })
             .collect()

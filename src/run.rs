@@ -1,11 +1,12 @@
-//! Runs a module in wasmtime with WASI and a no-op `env.pause`, and reads its checksum.
+//! Checked runs: a module in wasmtime under `asyncify_host::check` (WASI, `env.pause` as a
+//! no-op), its checksum read from stdout, and the check that a transformed module, paused at
+//! every import its mode lets pause, behaves exactly like the original.
 
 use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
-use wasmtime::{Engine, Linker, Module, Store};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use asyncify_host::check::{self, Config, Pause, Report};
+use wasmtime::{Engine, Module};
 
 /// wasmtime 48's errors are not `std::error::Error`s; keep their full chain as text.
 fn w<T>(r: wasmtime::Result<T>) -> Result<T> {
@@ -17,61 +18,109 @@ fn w<T>(r: wasmtime::Result<T>) -> Result<T> {
 /// its recursion exhausts wasmtime's default 512 KiB.
 const THREAD_STACK: usize = 64 << 20;
 const WASM_STACK: usize = 48 << 20;
+/// The unwind stack of a paused run. Every pause copies it (see `asyncify_host::check`), so
+/// it is not larger than the deepest of the suite's stacks needs.
+pub const UNWIND_STACK: u32 = 256 << 10;
 
 fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
     E.get_or_init(|| {
         let mut config = wasmtime::Config::new();
         config.max_wasm_stack(WASM_STACK);
+        // (wasmtime checks it against the stack of async calls, unused here)
         config.async_stack_size(WASM_STACK + (1 << 20));
         Engine::new(&config).expect("a default engine with a larger stack")
     })
 }
 
-/// Compiles `wasm` for [`checksum`].
+/// Compiles `wasm` for [`run`].
 pub fn compile(wasm: &[u8]) -> Result<Module> {
     w(Module::new(engine(), wasm)).context("compile")
 }
 
-/// Runs `module` with `name size` as arguments; returns the checksum it printed (`None` for a
-/// run that prints nothing, such as size 0). Runs on a thread with a large stack.
-pub fn checksum(module: &Module, name: &str, size: u32) -> Result<Option<u64>> {
+/// Runs `module` with `name size` as arguments, pausing as `pause` says, on a thread with a
+/// large stack.
+pub fn run(module: &Module, name: &str, size: u32, pause: Pause) -> Result<Report> {
+    let config = Config {
+        args: vec![name.to_string(), size.to_string()],
+        pause,
+        stack_size: UNWIND_STACK,
+        ..Config::default()
+    };
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .stack_size(THREAD_STACK)
-            .spawn_scoped(s, || checksum_here(module, name, size))
+            .spawn_scoped(s, || check::run(engine(), module, &config))
             .context("spawn the run's thread")?
             .join()
             .map_err(|_| anyhow::anyhow!("{name} {size}: the run's thread panicked"))?
+            .map_err(|e| anyhow::anyhow!("{name} {size}: {e}"))
     })
 }
 
-fn checksum_here(module: &Module, name: &str, size: u32) -> Result<Option<u64>> {
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine());
-    w(wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c))?;
-    w(linker.func_wrap("env", "pause", || {}).map(|_| ()))?;
-    let stdout = MemoryOutputPipe::new(1 << 20);
-    let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-        .stdout(stdout.clone())
-        .args(&[name.to_string(), size.to_string()])
-        .build_p1();
-    let mut store = Store::new(engine(), wasi);
-    let instance = w(linker.instantiate(&mut store, module))?;
-    let start = w(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;
-    if let Err(e) = start.call(&mut store, ()) {
-        match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(exit) if exit.0 == 0 => {}
-            _ => bail!("{name} {size}: {e:#}"),
-        }
-    }
-    let text = String::from_utf8_lossy(&stdout.contents()).into_owned();
-    let line = text.lines().find_map(|l| l.strip_prefix("checksum: "));
-    match line {
-        Some(v) => Ok(Some(
-            v.trim()
-                .parse()
-                .with_context(|| format!("{name}: bad checksum line"))?,
-        )),
+/// The `checksum: N` line of a run's output (`None` for a run that prints none, such as
+/// size 0).
+pub fn parse_checksum(stdout: &[u8]) -> Result<Option<u64>> {
+    let text = String::from_utf8_lossy(stdout);
+    match text.lines().find_map(|l| l.strip_prefix("checksum: ")) {
+        Some(v) => Ok(Some(v.trim().parse().context("bad checksum line")?)),
         None => Ok(None),
     }
+}
+
+/// Runs `module` unpaused; returns its checksum. A non-zero exit is an error.
+pub fn checksum(module: &Module, name: &str, size: u32) -> Result<Option<u64>> {
+    let report = run(module, name, size, Pause::Never)?;
+    if report.exit_code != 0 {
+        bail!("{name} {size}: exit code {}", report.exit_code);
+    }
+    parse_checksum(&report.stdout)
+}
+
+/// Runs `transformed` pausing at every import call `pause` allows and compares it with the
+/// unpaused `original` run: stdout, exit code and every import's number of calls. Returns the
+/// pauses taken.
+pub fn check_resumes(
+    original: &Report,
+    transformed: &Module,
+    name: &str,
+    size: u32,
+    pause: Pause,
+) -> Result<u64> {
+    let paused = run(transformed, name, size, pause)?;
+    if paused.exit_code != original.exit_code {
+        bail!(
+            "paused at every import, it exits with {} (the original: {})",
+            paused.exit_code,
+            original.exit_code
+        );
+    }
+    if paused.stdout != original.stdout {
+        bail!(
+            "paused at every import, its output differs: {}",
+            first_difference(&paused.stdout, &original.stdout)
+        );
+    }
+    if paused.calls_by_import != original.calls_by_import {
+        bail!(
+            "paused at every import, it calls {:?} (the original: {:?})",
+            paused.calls_by_import,
+            original.calls_by_import
+        );
+    }
+    Ok(paused.pauses)
+}
+
+/// Where two outputs first differ, for messages.
+fn first_difference(got: &[u8], want: &[u8]) -> String {
+    let (got, want) = (String::from_utf8_lossy(got), String::from_utf8_lossy(want));
+    let mut a = got.lines();
+    let mut b = want.lines();
+    for line in 1.. {
+        match (a.next(), b.next()) {
+            (x, y) if x == y && x.is_some() => continue,
+            (x, y) => return format!("line {line}: {x:?}, the original {y:?}"),
+        }
+    }
+    unreachable!()
 }

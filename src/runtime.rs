@@ -15,7 +15,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::build::build_all;
 use crate::programs::Program;
-use crate::sizes::{module_path, write_csv};
+use crate::sizes::{module_path, read_csv, write_csv, SizeRow};
 use crate::tools::{Tool, MODES, TOOLS};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
@@ -67,13 +67,6 @@ fn finished(r: wasmtime::Result<()>) -> Result<()> {
             _ => bail!("{e:#}"),
         },
     }
-}
-
-pub fn parse_checksum(out: &MemoryOutputPipe) -> Option<u64> {
-    let text = String::from_utf8_lossy(&out.contents()).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("checksum: "))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// One run of `_start`: (milliseconds of the call alone, checksum printed, fuel used when
@@ -131,7 +124,7 @@ pub async fn run_once(
         (ms, left)
     };
     let used = if fuel { u64::MAX - left } else { 0 };
-    Ok((ms, parse_checksum(&stdout), used))
+    Ok((ms, crate::run::parse_checksum(&stdout.contents())?, used))
 }
 
 pub fn median(v: &[f64]) -> f64 {
@@ -169,6 +162,13 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
     let variants_per = 1 + (MODES.len() - 1) * runtime_tools().count();
     let bar = ProgressBar::new((programs.len() * variants_per * (repeats + 1)) as u64);
     bar.set_style(ProgressStyle::with_template("runtime {bar:40} {pos}/{len} {msg}").unwrap());
+    // Modules that failed the sizes stage's pause check are no result: not timed.
+    let failed: Vec<(String, String, String)> = read_csv::<SizeRow>(&reports.join("sizes.csv"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !r.resumes)
+        .map(|r| (r.program, r.mode, r.tool))
+        .collect();
     let mut rows = Vec::new();
     for (p, normal_path) in programs.iter().zip(built) {
         let size = p.runtime_size();
@@ -196,6 +196,14 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
         add("normal", "clang".into(), &normal_path, false)?;
         for mode in MODES.iter().filter(|m| m.asyncify.is_some()) {
             for tool in runtime_tools() {
+                let key = (p.name.clone(), mode.name.to_string(), tool.name());
+                if failed.contains(&key) {
+                    bar.println(format!(
+                        "{} {} {}: not timed (it failed the pause check)",
+                        key.0, key.1, key.2
+                    ));
+                    continue;
+                }
                 add(mode.name, tool.name(), &module_path(p, mode, tool), true)?;
             }
         }

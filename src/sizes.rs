@@ -1,6 +1,9 @@
 //! Stage `sizes`: every program in every mode by every tool; code size (raw and gzip) and
 //! transform cost (wall time, median of interleaved repeats; peak memory), with every output
-//! validated and run to its expected checksum.
+//! validated and run to its expected checksum. Every pausable module is also run once pausing
+//! at every import call its mode lets pause (`asyncify_host::check`) and compared with the
+//! original: a module that fails is marked in `sizes.csv` (`resumes`, `failure`) and is no
+//! result in the report.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,11 +11,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use asyncify_host::check::Pause;
 use indicatif::{ProgressBar, ProgressStyle};
+use wasmtime::Module;
 
 use crate::build::{build_all, out_dir};
 use crate::programs::Program;
-use crate::run::{checksum, compile};
+use crate::run::{check_resumes, checksum, compile};
 use crate::runtime::spread;
 use crate::tools::{Mode, Tool, MODES, TOOLS};
 
@@ -25,6 +30,12 @@ pub struct SizeRow {
     pub bytes: u64,
     pub gzip_bytes: u64,
     pub ratio: f64,
+    /// Paused at every import call its mode lets pause, it behaved exactly like the original
+    /// (always true for the original itself). A module that does not is no result to compare.
+    pub resumes: bool,
+    /// Pauses taken by that run, and why it failed (empty when it passed).
+    pub pauses: u64,
+    pub failure: String,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
@@ -46,7 +57,7 @@ fn gzip_len(bytes: &[u8]) -> Result<u64> {
 }
 
 /// Checks `wasm` validates and prints the expected checksum at every size of the run.
-pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<()> {
+pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<Module> {
     wasmparser::validate(wasm).with_context(|| format!("{what}: invalid module"))?;
     let module = compile(wasm).with_context(|| what.to_string())?;
     for &size in p.sizes(full) {
@@ -60,7 +71,12 @@ pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(module)
+}
+
+/// The size at which transformed modules are checked with pauses: the smallest that does work.
+pub fn pause_check_size(p: &Program) -> u32 {
+    p.sizes.iter().copied().find(|s| *s > 0).unwrap_or(0)
 }
 
 /// Runs `cmd` under GNU time; returns (wall ms, peak KiB).
@@ -124,7 +140,9 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
     let built = build_all(programs)?;
     for (p, normal_path) in programs.iter().zip(built) {
         let normal = std::fs::read(&normal_path)?;
-        verify(p, &normal, full, &format!("{} normal", p.name))?;
+        let module = verify(p, &normal, full, &format!("{} normal", p.name))?;
+        let check_size = pause_check_size(p);
+        let original = crate::run::run(&module, &p.name, check_size, Pause::Never)?;
         let base = normal.len() as u64;
         sizes.push(SizeRow {
             program: p.name.clone(),
@@ -134,6 +152,9 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
             bytes: base,
             gzip_bytes: gzip_len(&normal)?,
             ratio: 1.0,
+            resumes: true,
+            pauses: 0,
+            failure: String::new(),
         });
         bar.inc(1);
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); combos.len()];
@@ -151,12 +172,13 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
             bar.set_message(format!("{} {} {}", p.name, mode.name, tool.label()));
             let out = module_path(p, mode, *tool);
             let wasm = std::fs::read(&out)?;
-            verify(
-                p,
-                &wasm,
-                full,
-                &format!("{} {} {}", p.name, mode.name, tool.label()),
-            )?;
+            let what = format!("{} {} {}", p.name, mode.name, tool.label());
+            let module = verify(p, &wasm, full, &what)?;
+            let flags = mode.asyncify.expect("a transformed mode");
+            let check = check_resumes(&original, &module, &p.name, check_size, flags.pause());
+            if let Err(e) = &check {
+                bar.println(format!("FAIL {what} at size {check_size}: {e:#}"));
+            }
             sizes.push(SizeRow {
                 program: p.name.clone(),
                 mode: mode.name.into(),
@@ -165,6 +187,9 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
                 bytes: wasm.len() as u64,
                 gzip_bytes: gzip_len(&wasm)?,
                 ratio: wasm.len() as f64 / base as f64,
+                resumes: check.is_ok(),
+                pauses: *check.as_ref().unwrap_or(&0),
+                failure: check.err().map(|e| format!("{e:#}")).unwrap_or_default(),
             });
             let (median, min, max) = spread(&times[i]);
             transform.push(TransformRow {

@@ -27,7 +27,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::build::{build, out_dir};
 use crate::programs::Program;
-use crate::runtime::{engine, median, parse_checksum, spread, w};
+use crate::runtime::{engine, median, spread, w};
 use crate::sizes::write_csv;
 use crate::tools::{Flags, Tool};
 
@@ -217,7 +217,11 @@ async fn pausing_run(
             _ => bail!("fannkuch: {e:#}"),
         }
     }
-    Ok((ms, parse_checksum(&stdout), calls.load(Ordering::Relaxed)))
+    Ok((
+        ms,
+        crate::run::parse_checksum(&stdout.contents())?,
+        calls.load(Ordering::Relaxed),
+    ))
 }
 
 /// The mean time of one `sleep` (a yield when zero) on this runtime: the sleeping itself,

@@ -20,6 +20,17 @@ pub struct Flags {
     pub ignore_indirect: bool,
 }
 
+impl Flags {
+    /// The import calls that may pause in this mode: what a checked run pauses at.
+    pub fn pause(self) -> asyncify_host::check::Pause {
+        use asyncify_host::check::Pause;
+        match self.imports {
+            None => Pause::EveryImport,
+            Some(list) => Pause::Matching(list.split(',').map(String::from).collect()),
+        }
+    }
+}
+
 pub const MODES: [Mode; 4] = [
     Mode {
         name: "normal",
@@ -161,4 +172,40 @@ pub fn ours_binary() -> PathBuf {
     dir.map(|d| d.join("asyncify"))
         .filter(|p| p.exists())
         .unwrap_or_else(|| root().join("target/release/asyncify"))
+}
+
+/// `tool`'s output for `input` in `flags`' mode, made once and kept under
+/// `target/bench/cache/`, keyed by the input's bytes, the tool and the flags (Binaryen's
+/// output is deterministic, and slow to make for big programs).
+pub fn transform_cached(tool: Tool, input: &Path, flags: Flags) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    tool.label().hash(&mut h);
+    format!("{flags:?}").hash(&mut h);
+    let stem = input.file_stem().unwrap_or_default().to_string_lossy();
+    let dir = root().join("target/bench/cache");
+    let out = dir.join(format!("{stem}.{}.{:016x}.wasm", tool.label(), h.finish()));
+    if out.exists() {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let result = tool
+        .command(input, &tmp, flags)
+        .output()
+        .with_context(|| format!("cannot run {} (scripts/setup installs it)", tool.label()))?;
+    if !result.status.success() {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::bail!(
+            "{} on {}: {}",
+            tool.label(),
+            input.display(),
+            String::from_utf8_lossy(&result.stderr).trim()
+        );
+    }
+    std::fs::rename(&tmp, &out)?;
+    Ok(out)
 }

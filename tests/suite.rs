@@ -38,20 +38,25 @@ fn the_whole_suite_on_four_programs() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("index.html"));
     let programs = ["primes", "havlak", "life", "zlib"];
-    let sizes = std::fs::read_to_string(reports.join("sizes.csv")).unwrap();
-    let rows: Vec<&str> = sizes.lines().skip(1).collect();
+    let sizes = csv_rows(&reports.join("sizes.csv"));
     // normal + 3 modes x 5 tools, per program.
-    assert_eq!(rows.len(), 4 * 16, "{sizes}");
+    assert_eq!(sizes.len(), 4 * 16, "{sizes:?}");
     for prog in programs {
-        let worst_ours = rows
+        let worst_ours = sizes
             .iter()
-            .find(|r| r.starts_with(&format!("{prog},worst,ours,")))
+            .find(|r| r["program"] == prog && r["mode"] == "worst" && r["tool"] == "ours")
             .unwrap_or_else(|| panic!("no worst/ours row for {prog}"));
-        let ratio: f64 = worst_ours.rsplit(',').next().unwrap().parse().unwrap();
+        let ratio: f64 = worst_ours["ratio"].parse().unwrap();
         assert!(
             ratio > 1.0,
-            "instrumenting everything makes {prog} bigger: {worst_ours}"
+            "instrumenting everything makes {prog} bigger: {worst_ours:?}"
         );
+    }
+    // Every pausable module, ours and Binaryen's, was run pausing at every import call its
+    // mode lets pause, and behaved like the original.
+    for r in sizes.iter().filter(|r| r["mode"] != "normal") {
+        assert_eq!(r["resumes"], "true", "{r:?}");
+        assert!(r["pauses"].parse::<u64>().unwrap() > 0, "{r:?}");
     }
     let transform = std::fs::read_to_string(reports.join("transform.csv")).unwrap();
     assert_eq!(transform.lines().count(), 1 + 4 * 15);

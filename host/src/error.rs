@@ -27,4 +27,10 @@ pub enum Error {
     Import { import: String, message: String },
     #[error("the coroutine has already finished")]
     Finished,
+    #[error("the rewind re-entered `{reentered}`, but the paused call was `{paused}`: a rewind must call the same callee with identical operands")]
+    RewindMismatch { paused: String, reentered: String },
+    #[error("the import `{0}` is not provided (the checking host serves WASI preview1, spectest.print*, and imports without results as no-ops)")]
+    UnknownImport(String),
+    #[error("asyncify protocol violated: {0}")]
+    Protocol(String),
 }

@@ -14,6 +14,9 @@
 //! - [`wasi::add_async_poll_oneoff`] makes WASI's `poll_oneoff` (what C's `sleep`, `usleep` and
 //!   `nanosleep` become) such an async import, so an unmodified C program's `sleep(1)` yields to
 //!   tokio instead of blocking a thread.
+//! - [`check`] is a WASI host that pauses at every import call and checks that each rewind
+//!   re-enters the same import with the same arguments (the rewind contract), for tests and
+//!   for the `asyncify-run` command.
 //!
 //! ```no_run
 //! # async fn demo(engine: &wasmtime::Engine, module: &wasmtime::Module) -> wasmtime::Result<()> {
@@ -33,6 +36,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod check;
 mod error;
 pub mod wasi;
 
