@@ -37,6 +37,9 @@ use wasmtime_wasi::p2::OutputStream;
 use crate::Error;
 
 const WASI: &str = "wasi_snapshot_preview1";
+/// The usual cause of an unwind that does not return to the host.
+const UNINSTRUMENTED: &str = "a function on the paused stack was not instrumented, such as \
+    the caller of an indirect call under --ignore-indirect, and kept running";
 
 /// Which import calls pause.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -502,7 +505,8 @@ fn import_call(
     }
     if let Some((paused, _)) = &caller.data().pending {
         let msg = format!(
-            "{} was called while a pause in {} was pending",
+            "{} was called while a pause in {} was pending: the unwind stopped short of the \
+             export ({UNINSTRUMENTED})",
             caller.data().imports[index].name,
             caller.data().imports[*paused].name
         );
@@ -599,8 +603,8 @@ fn drive(store: &mut Store<State>, func: Func) -> Result<i32, Error> {
                     e.context(format!("while rewinding into {}", st.imports[*i].name)),
                 ),
                 Some((i, _)) => Error::Trap(e.context(format!(
-                    "while unwinding from {} (a transform that checks the stack's end traps \
-                     here when the stack is too small: Config::stack_size, --stack-kib)",
+                    "while unwinding from {} (either the asyncify stack is too small: \
+                     Config::stack_size, --stack-kib; or {UNINSTRUMENTED})",
                     st.imports[*i].name
                 ))),
                 None => Error::Trap(e),
