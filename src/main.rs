@@ -5,15 +5,58 @@
 //! `--full` uses every program and every size in `programs.toml` (default: a quick run with the
 //! first two sizes, without the programs marked `quick = false`); `--only a,b` picks programs.
 
+use std::path::PathBuf;
+
 use anyhow::{bail, Context, Result};
 use asyncify_bench::{build, programs, report, run, runtime, sizes, switch};
+use clap::{Parser, ValueEnum};
 
-const USAGE: &str =
-    "usage: asyncify-bench [build|sizes|runtime|switch|report|all|expect] [--full] [--only NAME,...] \
-                     [--repeats N] [--reports DIR] [--programs FILE]";
+/// The Asyncify measurement suite: build the programs, transform them in every mode with every
+/// tool, measure size, run time and switch cost, and draw the report.
+#[derive(Parser)]
+#[command(name = "asyncify-bench")]
+struct Args {
+    /// The stage to run (each reads and writes files in the reports folder).
+    #[arg(value_enum, default_value_t = Stage::All)]
+    stage: Stage,
+    /// Every program and every size of programs.toml (default: a quick run with the first two
+    /// sizes, without the programs marked `quick = false`).
+    #[arg(long)]
+    full: bool,
+    /// Only these programs (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// Repeats of each timed measurement (default: 3 quick, more with --full).
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Where the CSVs, charts and index.html go.
+    #[arg(long, default_value_os_t = programs::root().join("reports"))]
+    reports: PathBuf,
+    /// The program list.
+    #[arg(long, default_value_os_t = programs::root().join("bench-programs/programs.toml"))]
+    programs: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Stage {
+    /// Compile the programs (cached under target/bench/).
+    Build,
+    /// Sizes, transform cost, and every output checked (with pauses too).
+    Sizes,
+    /// Run time and fuel of every module of the sizes stage.
+    Runtime,
+    /// The fannkuch pause experiment and coroutine ping-pong.
+    Switch,
+    /// Charts and index.html from the CSVs.
+    Report,
+    /// sizes, runtime, switch and report, in order.
+    All,
+    /// Print the checksums of the normal builds (to fill programs.toml).
+    Expect,
+}
 
 fn main() -> std::process::ExitCode {
-    match real_main() {
+    match real_main(Args::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("asyncify-bench: error: {e:#}");
@@ -22,43 +65,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn real_main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mut stage = None;
-    let mut full = false;
-    let mut only: Option<Vec<String>> = None;
-    let mut reports = programs::root().join("reports");
-    let mut manifest_path = programs::root().join("bench-programs/programs.toml");
-    let mut repeats: Option<usize> = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--full" => full = true,
-            "--only" => {
-                only = Some(
-                    args.next()
-                        .unwrap_or_default()
-                        .split(',')
-                        .map(String::from)
-                        .collect(),
-                )
-            }
-            "--reports" => reports = args.next().unwrap_or_default().into(),
-            "--programs" => manifest_path = args.next().unwrap_or_default().into(),
-            "--repeats" => {
-                let v = args.next().unwrap_or_default();
-                repeats = Some(
-                    v.parse()
-                        .map_err(|_| anyhow::anyhow!("--repeats: `{v}` is not a count"))?,
-                );
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            s if stage.is_none() && !s.starts_with('-') => stage = Some(s.to_string()),
-            s => bail!("unknown argument `{s}`\n{USAGE}"),
-        }
-    }
+fn real_main(args: Args) -> Result<()> {
+    let Args {
+        stage,
+        full,
+        only,
+        repeats,
+        reports,
+        programs: manifest_path,
+    } = args;
     let manifest = programs::load(&manifest_path)?;
     let mut programs = manifest.program;
     // The switch stage's experiment is fannkuch's, whatever --only says.
@@ -74,24 +89,24 @@ fn real_main() -> Result<()> {
     } else if !full {
         programs.retain(|p| p.quick);
     }
-    match stage.as_deref().unwrap_or("all") {
-        "build" => {
+    match stage {
+        Stage::Build => {
             for (p, path) in programs.iter().zip(build::build_all(&programs)?) {
                 println!("{}: {} (pauses {})", p.name, path.display(), p.pause);
             }
         }
-        "sizes" => sizes::run(&programs, full, repeats, &reports)?,
-        "runtime" => runtime::run(&programs, full, repeats, &reports)?,
-        "switch" => switch::run(&fannkuch()?, full, repeats, &reports)?,
-        "report" => report::run(&reports)?,
-        "all" => {
+        Stage::Sizes => sizes::run(&programs, full, repeats, &reports)?,
+        Stage::Runtime => runtime::run(&programs, full, repeats, &reports)?,
+        Stage::Switch => switch::run(&fannkuch()?, full, repeats, &reports)?,
+        Stage::Report => report::run(&reports)?,
+        Stage::All => {
             sizes::run(&programs, full, repeats, &reports)?;
             runtime::run(&programs, full, repeats, &reports)?;
             switch::run(&fannkuch()?, full, repeats, &reports)?;
             report::run(&reports)?;
             println!("report: {}", reports.join("index.html").display());
         }
-        "expect" => {
+        Stage::Expect => {
             for (p, path) in programs.iter().zip(build::build_all(&programs)?) {
                 let module = run::compile(&std::fs::read(path)?)?;
                 println!("[{}]", p.name);
@@ -102,7 +117,6 @@ fn real_main() -> Result<()> {
                 }
             }
         }
-        s => bail!("unknown stage `{s}`\n{USAGE}"),
     }
     Ok(())
 }

@@ -206,3 +206,21 @@ fn an_unknown_source_crate_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_arguments_are_named() {
+    let out = bench().arg("sizez").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("sizez") && err.contains("possible values"),
+        "{err}"
+    );
+    let out = bench()
+        .args(["sizes", "--repeats", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--repeats") && err.contains("many"), "{err}");
+}
