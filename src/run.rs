@@ -114,13 +114,12 @@ pub fn check_resumes(
 /// Where two outputs first differ, for messages.
 fn first_difference(got: &[u8], want: &[u8]) -> String {
     let (got, want) = (String::from_utf8_lossy(got), String::from_utf8_lossy(want));
-    let mut a = got.lines();
-    let mut b = want.lines();
-    for line in 1.. {
+    let (mut a, mut b) = (got.lines(), want.lines());
+    let mut line = 1;
+    loop {
         match (a.next(), b.next()) {
-            (x, y) if x == y && x.is_some() => continue,
+            (Some(x), Some(y)) if x == y => line += 1,
             (x, y) => return format!("line {line}: {x:?}, the original {y:?}"),
         }
     }
-    unreachable!()
 }

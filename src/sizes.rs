@@ -11,13 +11,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use asyncify_host::check::Pause;
+use asyncify_host::check::{Pause, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 use wasmtime::Module;
 
 use crate::build::{build_all, out_dir};
 use crate::programs::Program;
-use crate::run::{check_resumes, checksum, compile};
+use crate::run::{check_resumes, compile, parse_checksum};
 use crate::runtime::spread;
 use crate::tools::{Mode, Tool, MODES, TOOLS};
 
@@ -56,13 +56,20 @@ fn gzip_len(bytes: &[u8]) -> Result<u64> {
     Ok(e.finish()?.len() as u64)
 }
 
-/// Checks `wasm` validates and prints the expected checksum at every size of the run.
-pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<Module> {
+/// Checks `wasm` validates and prints the expected checksum at every size of the run; returns
+/// the compiled module and its run at [`pause_check_size`] (one of those sizes).
+pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<(Module, Report)> {
     wasmparser::validate(wasm).with_context(|| format!("{what}: invalid module"))?;
     let module = compile(wasm).with_context(|| what.to_string())?;
+    let mut checked = None;
     for &size in p.sizes(full) {
-        let got = checksum(&module, &p.name, size)
+        let report = crate::run::run(&module, &p.name, size, Pause::Never)
             .with_context(|| format!("{what}: run at size {size}"))?;
+        if report.exit_code != 0 {
+            bail!("{what} at size {size}: exit code {}", report.exit_code);
+        }
+        let got =
+            parse_checksum(&report.stdout).with_context(|| format!("{what} at size {size}"))?;
         match (p.expected(size), got) {
             (None, None) if size == 0 => {}
             (Some(e), Some(g)) if e == g => {}
@@ -70,13 +77,23 @@ pub fn verify(p: &Program, wasm: &[u8], full: bool, what: &str) -> Result<Module
                 bail!("{what} at size {size}: checksum {g:?}, expected {e:?} (programs.toml)")
             }
         }
+        if size == pause_check_size(p) {
+            checked = Some(report);
+        }
     }
-    Ok(module)
+    let report = checked.with_context(|| format!("{what}: programs.toml gives no sizes"))?;
+    Ok((module, report))
 }
 
-/// The size at which transformed modules are checked with pauses: the smallest that does work.
+/// The size at which transformed modules are checked with pauses: the smallest that does work,
+/// among the sizes even a quick run uses.
 pub fn pause_check_size(p: &Program) -> u32 {
-    p.sizes.iter().copied().find(|s| *s > 0).unwrap_or(0)
+    let quick = p.sizes(false);
+    quick
+        .iter()
+        .copied()
+        .find(|s| *s > 0)
+        .unwrap_or(quick.first().copied().unwrap_or(0))
 }
 
 /// Runs `cmd` under GNU time; returns (wall ms, peak KiB).
@@ -140,9 +157,8 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
     let built = build_all(programs)?;
     for (p, normal_path) in programs.iter().zip(built) {
         let normal = std::fs::read(&normal_path)?;
-        let module = verify(p, &normal, full, &format!("{} normal", p.name))?;
+        let (_, original) = verify(p, &normal, full, &format!("{} normal", p.name))?;
         let check_size = pause_check_size(p);
-        let original = crate::run::run(&module, &p.name, check_size, Pause::Never)?;
         let base = normal.len() as u64;
         sizes.push(SizeRow {
             program: p.name.clone(),
@@ -173,7 +189,7 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
             let out = module_path(p, mode, *tool);
             let wasm = std::fs::read(&out)?;
             let what = format!("{} {} {}", p.name, mode.name, tool.label());
-            let module = verify(p, &wasm, full, &what)?;
+            let (module, _) = verify(p, &wasm, full, &what)?;
             let flags = mode.asyncify.expect("a transformed mode");
             let check = check_resumes(&original, &module, &p.name, check_size, flags.pause());
             if let Err(e) = &check {
@@ -188,7 +204,7 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
                 gzip_bytes: gzip_len(&wasm)?,
                 ratio: wasm.len() as f64 / base as f64,
                 resumes: check.is_ok(),
-                pauses: *check.as_ref().unwrap_or(&0),
+                pauses: check.as_ref().copied().unwrap_or(0),
                 failure: check.err().map(|e| format!("{e:#}")).unwrap_or_default(),
             });
             let (median, min, max) = spread(&times[i]);

@@ -198,7 +198,8 @@ struct State {
 pub fn run(engine: &Engine, module: &Module, config: &Config) -> Result<Report, Error> {
     let (wasi, stdout) = wasi_ctx(config)?;
     let mut imports = Vec::new();
-    for imp in module.imports() {
+    let mut linker: Linker<State> = Linker::new(engine);
+    for (index, imp) in module.imports().enumerate() {
         let name = format!("{}.{}", imp.module(), imp.name());
         let Some(ty) = imp.ty().func().cloned() else {
             return Err(Error::UnknownImport(name));
@@ -222,6 +223,11 @@ pub fn run(engine: &Engine, module: &Module, config: &Config) -> Result<Report, 
             real,
             results,
         });
+        linker
+            .func_new(imp.module(), imp.name(), ty, move |caller, args, out| {
+                import_call(caller, index, args, out)
+            })
+            .map_err(Error::Instantiate)?;
     }
     let state = State {
         wasi,
@@ -237,15 +243,6 @@ pub fn run(engine: &Engine, module: &Module, config: &Config) -> Result<Report, 
         report: Report::default(),
     };
     let mut store = Store::new(engine, state);
-    let mut linker: Linker<State> = Linker::new(engine);
-    for (index, imp) in module.imports().enumerate() {
-        let ty = imp.ty().func().cloned().expect("checked above");
-        linker
-            .func_new(imp.module(), imp.name(), ty, move |caller, args, out| {
-                import_call(caller, index, args, out)
-            })
-            .map_err(Error::Instantiate)?;
-    }
     let instance = linker
         .instantiate(&mut store, module)
         .map_err(Error::Instantiate)?;
@@ -488,7 +485,8 @@ fn import_call(
         let (stop, header) = (a.stop_rewind.clone(), a.region.header);
         stop.call(&mut caller, ())?;
         caller.data_mut().rewinding = false;
-        let pos = read_u32(&mut caller, header)?;
+        let memory = caller.data().memory.expect("checked when pausing");
+        let pos = stack_pos(&caller, memory, header);
         if pos != header + 16 {
             let name = caller.data().imports[index].name.clone();
             let used = pos.wrapping_sub(header + 16);
@@ -513,40 +511,34 @@ fn import_call(
         return Err(fail(&mut caller, Error::Protocol(msg)));
     }
     let memory = caller.data().memory.expect("checked when pausing");
-    let a = caller.data_mut().asyncify.as_mut().expect("pausing");
-    let (header, end) = (a.region.header, a.region.end);
-    let mut saved = std::mem::take(&mut a.region.saved);
+    let (data, st) = memory.data_and_store_mut(&mut caller);
+    let a = st.asyncify.as_mut().expect("pausing");
+    let (header, end) = (a.region.header as usize, a.region.end);
+    a.region.saved.copy_from_slice(&data[header..end as usize]);
+    data[header..header + 4].copy_from_slice(&(header as u32 + 16).to_le_bytes());
+    data[header + 4..header + 8].copy_from_slice(&end.to_le_bytes());
     let start_unwind = a.start_unwind.clone();
-    let data = memory.data(&caller);
-    saved.copy_from_slice(&data[header as usize..end as usize]);
-    caller.data_mut().asyncify.as_mut().unwrap().region.saved = saved;
-    let mut head = [0u8; 8];
-    head[..4].copy_from_slice(&(header + 16).to_le_bytes());
-    head[4..].copy_from_slice(&end.to_le_bytes());
-    memory.write(&mut caller, header as usize, &head)?;
-    caller.data_mut().pending = Some((index, args.to_vec()));
+    st.pending = Some((index, args.to_vec()));
     caller.data_mut().report.pauses += 1;
     start_unwind.call(&mut caller, header as i32)?;
     out.clone_from_slice(&caller.data().imports[index].results);
     Ok(())
 }
 
-fn read_u32(caller: &mut Caller<'_, State>, addr: u32) -> wasmtime::Result<u32> {
-    let memory = caller.data().memory.expect("checked when pausing");
-    let mut b = [0u8; 4];
-    memory.read(&mut *caller, addr as usize, &mut b)?;
-    Ok(u32::from_le_bytes(b))
+/// The asyncify stack's current position (the data structure's first field).
+fn stack_pos(store: impl wasmtime::AsContext, memory: Memory, header: u32) -> u32 {
+    let h = header as usize;
+    u32::from_le_bytes(memory.data(&store)[h..h + 4].try_into().unwrap())
 }
 
 /// Puts back the program's bytes that the last unwind overwrote (header and used stack).
 fn restore_region(caller: &mut Caller<'_, State>) {
     let memory = caller.data().memory.expect("checked when pausing");
-    let a = caller.data_mut().asyncify.as_mut().expect("pausing");
-    let saved = std::mem::take(&mut a.region.saved);
-    let header = a.region.header as usize;
-    let used = (16 + a.region.used as usize).min(saved.len());
-    memory.data_mut(&mut *caller)[header..header + used].copy_from_slice(&saved[..used]);
-    caller.data_mut().asyncify.as_mut().unwrap().region.saved = saved;
+    let (data, st) = memory.data_and_store_mut(caller);
+    let region = &st.asyncify.as_ref().expect("pausing").region;
+    let header = region.header as usize;
+    let used = (16 + region.used as usize).min(region.saved.len());
+    data[header..header + used].copy_from_slice(&region.saved[..used]);
 }
 
 /// The real work of an import call.
@@ -629,11 +621,7 @@ fn drive(store: &mut Store<State>, func: Func) -> Result<i32, Error> {
         let (header, end) = (a.region.header, a.region.end);
         let (stop, rewind) = (a.stop_unwind.clone(), a.start_rewind.clone());
         let memory = st.memory.expect("checked when pausing");
-        let mut b = [0u8; 4];
-        memory
-            .read(&*store, header as usize, &mut b)
-            .map_err(|e| Error::Trap(e.into()))?;
-        let pos = u32::from_le_bytes(b);
+        let pos = stack_pos(&*store, memory, header);
         if pos > end || pos < header + 16 {
             return Err(Error::Protocol(format!(
                 "the unwind left the asyncify stack position at {pos}, outside its {} bytes \

@@ -45,6 +45,20 @@ fn run_printing(wasm: &[u8], runtime_imports: bool) -> Vec<i32> {
     v
 }
 
+/// Runs a tool (scripts/setup installs each), asserts it succeeded, returns its stdout.
+fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The names of the functions the transform instrumented.
 fn instrumented(out: &asyncify::Output) -> Vec<&str> {
     out.report
@@ -93,36 +107,18 @@ fn article_runtime_verbatim_prints_1_2_3() {
 /// in Binaryen's `wasm-shell output.wat`.
 #[test]
 fn article_command_line_prints_the_result_as_text() {
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_asyncify"))
-        .arg(fixture("fixtures/seed/article_runtime.wat"))
-        .args(["-O", "--asyncify", "--print"])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let printed = stdout_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_asyncify"))
+            .arg(fixture("fixtures/seed/article_runtime.wat"))
+            .args(["-O", "--asyncify", "--print"]),
     );
-    let printed = String::from_utf8(run.stdout).unwrap();
     assert!(printed.starts_with("(module"), "{printed}");
     let wasm = wat::parse_str(&printed).unwrap();
     assert_eq!(run_printing(&wasm, false), [1, 2, 3]);
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-output.wat");
     std::fs::write(&path, &printed).unwrap();
-    let shell = std::process::Command::new("wasm-shell")
-        .arg(&path)
-        .output()
-        .expect("wasm-shell runs (scripts/setup installs binaryen)");
-    assert!(
-        shell.status.success(),
-        "wasm-shell failed: {}",
-        String::from_utf8_lossy(&shell.stderr)
-    );
-    let lines: Vec<String> = String::from_utf8(shell.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let shell = stdout_of(std::process::Command::new("wasm-shell").arg(&path));
+    let lines: Vec<&str> = shell.lines().collect();
     assert_eq!(lines, ["1 : i32", "2 : i32", "3 : i32"]);
 }
 
@@ -166,17 +162,11 @@ fn binaryen_dialect_loop_ending_in_br_pauses_and_returns() {
 #[test]
 fn binaryen_printed_text_is_read() {
     let print = |name: &str| {
-        let run = std::process::Command::new("wasm-opt")
-            .arg(fixture(name))
-            .arg("--print")
-            .output()
-            .expect("wasm-opt runs (scripts/setup installs binaryen)");
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        String::from_utf8(run.stdout).unwrap()
+        stdout_of(
+            std::process::Command::new("wasm-opt")
+                .arg(fixture(name))
+                .arg("--print"),
+        )
     };
     let text = print("fixtures/seed/article_runtime.wat");
     let out = asyncify::transform(text.as_bytes(), &Options::default()).unwrap();
@@ -321,17 +311,11 @@ fn node_runs_the_same_module() {
     let out = asyncify::transform(&text, &Options::default()).unwrap();
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-sleep.wasm");
     std::fs::write(&path, &out.wasm).unwrap();
-    let run = std::process::Command::new("node")
-        .arg(fixture("node/sleep.cjs"))
-        .arg(&path)
-        .output()
-        .expect("node runs (scripts/setup installs it)");
-    assert!(
-        run.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&run.stderr)
+    let stdout = stdout_of(
+        std::process::Command::new("node")
+            .arg(fixture("node/sleep.cjs"))
+            .arg(&path),
     );
-    let stdout = String::from_utf8(run.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines, SLEEP_LOG);
 }
