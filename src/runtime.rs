@@ -42,8 +42,14 @@ pub fn runtime_tools() -> impl Iterator<Item = Tool> {
 
 /// Engines for timed runs and for fuel counts: asyncify-host's configuration.
 pub fn engine(fuel: bool) -> Result<Engine> {
+    engine_with(fuel, |_| {})
+}
+
+/// `engine`, with a change to the configuration first (a profiler, `emit_clif`).
+pub fn engine_with(fuel: bool, tune: impl FnOnce(&mut Config)) -> Result<Engine> {
     let mut config: Config = asyncify_host::recommended_config();
     config.consume_fuel(fuel);
+    tune(&mut config);
     Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 

@@ -189,15 +189,20 @@ impl Lowering<'_> {
     }
 }
 
-/// Live locals at every site: `result[k]` lists the locals to save and restore at site `k`.
-pub(crate) fn live_at_sites(
-    func: &LocalFunction,
-    sites: &HashMap<InstrSeqId, u32>,
-    guards: &std::collections::HashSet<InstrSeqId>,
-    site_count: usize,
-    ignored: &[LocalId],
+/// The lowered function with its labels' live sets at the fixpoint.
+struct Solved<'a> {
+    l: Lowering<'a>,
+    at_label: Vec<Vec<u64>>,
+    words: usize,
+}
+
+fn solve<'a>(
+    func: &'a LocalFunction,
+    sites: &'a HashMap<InstrSeqId, u32>,
+    guards: &'a std::collections::HashSet<InstrSeqId>,
+    ignored: &'a [LocalId],
     state: walrus::GlobalId,
-) -> Vec<Vec<LocalId>> {
+) -> Solved<'a> {
     let mut l = Lowering {
         func,
         sites,
@@ -212,48 +217,164 @@ pub(crate) fn live_at_sites(
     };
     l.lower(func.entry_block());
     let words = l.locals.len().div_ceil(64).max(1);
-    let mut at_label = vec![vec![0u64; words]; l.next_label as usize];
-    let mut at_site = vec![vec![0u64; words]; site_count];
-    // Iterate to a fixpoint; the last pass (with no change) records the sites.
-    loop {
+    let mut s = Solved {
+        at_label: vec![vec![0u64; words]; l.next_label as usize],
+        l,
+        words,
+    };
+    while s.pass(|_, _| {}).0 {}
+    s
+}
+
+impl Solved<'_> {
+    /// One backward pass; `visit(op, live after op)` sees every operation. Returns whether a
+    /// label's set changed, and what is live at the function's entry.
+    fn pass(&mut self, mut visit: impl FnMut(&Op, &[u64])) -> (bool, Vec<u64>) {
         let mut changed = false;
-        let mut cur = vec![0u64; words];
-        for op in l.ops.iter().rev() {
+        let mut cur = vec![0u64; self.words];
+        for op in self.l.ops.iter().rev() {
+            visit(op, &cur);
             match op {
                 Op::Use(x) => cur[*x as usize / 64] |= 1 << (x % 64),
                 Op::Def(x) => cur[*x as usize / 64] &= !(1 << (x % 64)),
-                Op::Site(k) => at_site[*k as usize].copy_from_slice(&cur),
+                Op::Site(_) => {}
                 Op::Label(lb) => {
-                    let slot = &mut at_label[*lb as usize];
+                    let slot = &mut self.at_label[*lb as usize];
                     if *slot != cur {
                         slot.copy_from_slice(&cur);
                         changed = true;
                     }
                 }
-                Op::Jump(t) => copy_label(&mut cur, &at_label, *t),
-                Op::CondJump(t) => union_label(&mut cur, &at_label, *t),
+                Op::Jump(t) => copy_label(&mut cur, &self.at_label, *t),
+                Op::CondJump(t) => union_label(&mut cur, &self.at_label, *t),
                 Op::Table(ts) => {
                     cur.iter_mut().for_each(|w| *w = 0);
                     for t in ts.iter() {
-                        union_label(&mut cur, &at_label, *t);
+                        union_label(&mut cur, &self.at_label, *t);
                     }
                 }
                 Op::Exit => cur.iter_mut().for_each(|w| *w = 0),
             }
         }
-        if !changed {
-            break;
-        }
+        (changed, cur)
     }
+}
+
+/// Live locals at every site: `result[k]` lists the locals to save and restore at site `k`.
+pub(crate) fn live_at_sites(
+    func: &LocalFunction,
+    sites: &HashMap<InstrSeqId, u32>,
+    guards: &std::collections::HashSet<InstrSeqId>,
+    site_count: usize,
+    ignored: &[LocalId],
+    state: walrus::GlobalId,
+) -> Vec<Vec<LocalId>> {
+    let mut s = solve(func, sites, guards, ignored, state);
+    let mut at_site = vec![vec![0u64; s.words]; site_count];
+    s.pass(|op, cur| {
+        if let Op::Site(k) = op {
+            at_site[*k as usize].copy_from_slice(cur);
+        }
+    });
+    let locals = &s.l.locals;
     at_site
         .iter()
         .map(|bits| {
-            (0..l.locals.len())
+            (0..locals.len())
                 .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
-                .map(|i| l.locals[i])
+                .map(|i| locals[i])
                 .collect()
         })
         .collect()
+}
+
+/// Which locals can share one local: those of the same type that are never live at once on
+/// the paths of the normal state (liveness above). Returns each merged local with the local
+/// that replaces it; `fixed` locals (the parameters) are never merged with each other.
+///
+/// Why the normal state is enough: while rewinding, only pure code and the conditional stores
+/// `x = state == normal ? v : x` run before the target site, and neither changes a local, so
+/// one local restored for the target site keeps the value of whichever merged local is live
+/// there. Fewer locals means smaller frames, and fewer values that the engine's register
+/// allocator carries through a big function (each local a rewind may restore is live from
+/// the function's entry to its site).
+pub(crate) fn coalesce(
+    func: &LocalFunction,
+    sites: &HashMap<InstrSeqId, u32>,
+    guards: &std::collections::HashSet<InstrSeqId>,
+    ignored: &[LocalId],
+    state: walrus::GlobalId,
+    fixed: &[LocalId],
+    ty: impl Fn(LocalId) -> walrus::ValType,
+) -> Vec<(LocalId, LocalId)> {
+    let mut s = solve(func, sites, guards, ignored, state);
+    let n = s.l.locals.len();
+    let words = s.words;
+    let mut interfere = vec![vec![0u64; words]; n];
+    let (_, entry) = s.pass(|op, cur| {
+        if let Op::Def(x) = op {
+            for (r, c) in interfere[*x as usize].iter_mut().zip(cur) {
+                *r |= c;
+            }
+        }
+    });
+    let bit = |v: &[u64], i: usize| v[i / 64] & (1 << (i % 64)) != 0;
+    // Everything live at the entry holds its initial value there: defined at once.
+    for (i, row) in interfere.iter_mut().enumerate() {
+        if bit(&entry, i) {
+            for (r, e) in row.iter_mut().zip(&entry) {
+                *r |= e;
+            }
+        }
+    }
+    // Symmetric.
+    for i in 0..n {
+        for j in 0..n {
+            if bit(&interfere[i], j) {
+                interfere[j][i / 64] |= 1 << (i % 64);
+            }
+        }
+    }
+    let locals = s.l.locals.clone();
+    let fixed_idx: Vec<usize> = (0..n).filter(|i| fixed.contains(&locals[*i])).collect();
+    // Classes: a representative and the union of its members' interference.
+    let mut classes: Vec<(usize, Vec<u64>)> = Vec::new();
+    let mut merged = Vec::new();
+    for i in fixed_idx
+        .iter()
+        .copied()
+        .chain((0..n).filter(|i| !fixed.contains(&locals[*i])))
+    {
+        let is_fixed = fixed_idx.contains(&i);
+        let home = (!is_fixed)
+            .then(|| {
+                classes.iter().position(|(rep, conflicts)| {
+                    ty(locals[*rep]) == ty(locals[i]) && !bit(conflicts, i)
+                })
+            })
+            .flatten();
+        match home {
+            Some(c) => {
+                let (rep, conflicts) = &mut classes[c];
+                for (a, b) in conflicts.iter_mut().zip(&interfere[i]) {
+                    *a |= b;
+                }
+                merged.push((locals[i], locals[*rep]));
+            }
+            None => {
+                let mut conflicts = interfere[i].clone();
+                conflicts[i / 64] |= 1 << (i % 64);
+                if is_fixed {
+                    // Parameters never share with each other.
+                    for &f in &fixed_idx {
+                        conflicts[f / 64] |= 1 << (f % 64);
+                    }
+                }
+                classes.push((i, conflicts));
+            }
+        }
+    }
+    merged
 }
 
 fn copy_label(cur: &mut [u64], at_label: &[Vec<u64>], t: u32) {

@@ -45,7 +45,7 @@ use walrus::ir::*;
 use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
-use crate::analysis::liveness::live_at_sites;
+use crate::analysis::liveness::{coalesce, live_at_sites};
 use crate::runtime::{Runtime, Used, STATE_REWINDING};
 use crate::Error;
 
@@ -173,6 +173,17 @@ fn instrument_local(
         .enumerate()
         .map(|(k, (seq, _))| (*seq, k as u32))
         .collect();
+    // Locals never live at once share one (see `coalesce`), before the live sets are taken.
+    let merged = coalesce(
+        lf,
+        &site_map,
+        &guards,
+        &[c, p],
+        rt.abi.state,
+        &lf.args,
+        |l| module.locals.get(l).ty(),
+    );
+    rename_locals(lf, &merged.into_iter().collect());
     let live = live_at_sites(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
 
     // Distinct live sets, each with its frame layout.
@@ -247,6 +258,28 @@ fn instrument_local(
     lf.block_mut(entry).instrs = entry_instrs;
     tee_peephole(lf);
     Ok(Some(frames.reads_top_index()))
+}
+
+/// Replaces every access to a key of `map` by one to its value.
+fn rename_locals(lf: &mut LocalFunction, map: &HashMap<LocalId, LocalId>) {
+    if map.is_empty() {
+        return;
+    }
+    let mut work = vec![lf.entry_block()];
+    while let Some(seq) = work.pop() {
+        for (instr, _) in lf.block_mut(seq).instrs.iter_mut() {
+            crate::analysis::push_children(instr, &mut work);
+            let local = match instr {
+                Instr::LocalGet(LocalGet { local })
+                | Instr::LocalSet(LocalSet { local })
+                | Instr::LocalTee(LocalTee { local }) => local,
+                _ => continue,
+            };
+            if let Some(to) = map.get(local) {
+                *local = *to;
+            }
+        }
+    }
 }
 
 /// `local.set x; local.get x` becomes `local.tee x` everywhere in the function (our spills
