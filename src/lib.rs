@@ -6,9 +6,11 @@
 //! - `sizes`: every program x mode x tool: sizes, transform cost, checked runs;
 //! - `runtime`: every module of the sizes stage run in wasmtime: time and fuel;
 //! - `switch`: the fannkuch pause experiment and coroutine ping-pong against wasmtime fibers;
-//! - `report`: charts and `index.html` from the CSVs.
+//! - `report`: charts and `index.html` from the CSVs;
+//! - `compare OLD NEW`: what changed between two report folders.
 
 pub mod build;
+pub mod compare;
 pub mod html;
 pub mod programs;
 pub mod report;

@@ -1,6 +1,7 @@
 //! `asyncify-bench`: the measurement suite's command line. Stages (see the library's docs):
 //! `build`, `sizes`, `runtime`, `switch`, `report`; `all` runs them in order and prints where
-//! the report is; `expect` prints the checksums of the normal builds.
+//! the report is; `expect` prints the checksums of the normal builds; `compare OLD NEW` prints
+//! what changed between two report folders.
 //!
 //! `--full` uses every program and every size in `programs.toml` (default: a quick run with the
 //! first two sizes, without the programs marked `quick = false`); `--only a,b` picks programs.
@@ -8,7 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use asyncify_bench::{build, programs, report, run, runtime, sizes, switch};
+use asyncify_bench::{build, compare, programs, report, run, runtime, sizes, switch};
 use clap::{Parser, ValueEnum};
 
 /// The Asyncify measurement suite: build the programs, transform them in every mode with every
@@ -19,6 +20,9 @@ struct Args {
     /// The stage to run (each reads and writes files in the reports folder).
     #[arg(value_enum, default_value_t = Stage::All)]
     stage: Stage,
+    /// For `compare`: the old and the new report folder.
+    #[arg(value_name = "DIR")]
+    folders: Vec<PathBuf>,
     /// Every program and every size of programs.toml (default: a quick run with the first two
     /// sizes, without the programs marked `quick = false`).
     #[arg(long)]
@@ -53,6 +57,8 @@ enum Stage {
     All,
     /// Print the checksums of the normal builds (to fill programs.toml).
     Expect,
+    /// Size and time changes from one report folder to another: `compare OLD NEW`.
+    Compare,
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,12 +74,19 @@ fn main() -> std::process::ExitCode {
 fn real_main(args: Args) -> Result<()> {
     let Args {
         stage,
+        folders,
         full,
         only,
         repeats,
         reports,
         programs: manifest_path,
     } = args;
+    if let (false, Some(f)) = (stage == Stage::Compare, folders.first()) {
+        bail!(
+            "unexpected argument {}: only compare takes folders",
+            f.display()
+        );
+    }
     let manifest = programs::load(&manifest_path)?;
     let mut programs = manifest.program;
     // The switch stage's experiment is fannkuch's, whatever --only says.
@@ -106,6 +119,10 @@ fn real_main(args: Args) -> Result<()> {
             report::run(&reports)?;
             println!("report: {}", reports.join("index.html").display());
         }
+        Stage::Compare => match folders.as_slice() {
+            [old, new] => print!("{}", compare::compare(old, new)?),
+            _ => bail!("compare takes two report folders: compare OLD NEW"),
+        },
         Stage::Expect => {
             for (p, path) in programs.iter().zip(build::build_all(&programs)?) {
                 let module = run::compile(&std::fs::read(path)?)?;

@@ -76,6 +76,29 @@ fn the_whole_suite_on_four_programs() {
         );
     }
 
+    // A run compared with itself: the same sizes, and every time within its own spread.
+    let out = bench()
+        .arg("compare")
+        .args([&reports, &reports])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), 4 * 15, "{text}");
+    for line in &lines {
+        assert!(line.contains("(+0.0%)"), "{line}");
+    }
+    let timed: Vec<_> = lines
+        .iter()
+        .filter(|l| l.ends_with("within noise"))
+        .collect();
+    assert_eq!(timed.len(), 4 * 9, "{text}");
+
     // The fannkuch experiment: 1000 pauses of 1 ms really sleep, in every runtime.
     let fannkuch = csv_rows(&reports.join("fannkuch.csv"));
     assert_eq!(fannkuch.len(), 1 + 3 * 4);
@@ -223,4 +246,13 @@ fn bad_arguments_are_named() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--repeats") && err.contains("many"), "{err}");
+    // Only compare takes folders, and it takes two.
+    let out = bench().args(["compare", "reports"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("compare OLD NEW"), "{err}");
+    let out = bench().args(["sizes", "elsewhere"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unexpected argument elsewhere"), "{err}");
 }

@@ -55,7 +55,7 @@ macro_rules! fixture_tests {
     )*};
 }
 
-fixture_tests!(loops, branches, stack, types, calls, masked, operands);
+fixture_tests!(loops, branches, stack, types, calls, masked, operands, coalesce);
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
 #[test]
@@ -75,7 +75,7 @@ fn all_fixtures_are_listed() {
     names.sort();
     assert_eq!(
         names,
-        ["branches", "calls", "loops", "masked", "operands", "stack", "types"]
+        ["branches", "calls", "coalesce", "loops", "masked", "operands", "stack", "types"]
     );
 }
 
@@ -137,4 +137,37 @@ fn site_inputs_share_their_locals() {
         }
     }
     assert!(most < 20, "the function with 300 sites has {most} locals");
+}
+
+/// The locals each defined function declares (parameters not included), in order.
+fn declared_locals(wasm: &[u8]) -> Vec<u32> {
+    let mut counts = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
+            let mut n = 0;
+            for local in body.get_locals_reader().unwrap() {
+                n += local.unwrap().0;
+            }
+            counts.push(n);
+        }
+    }
+    counts
+}
+
+/// `coalesce.wat`'s eight section locals are never live at once, nor are the temps the
+/// transform adds per section: merged, the instrumented function needs fewer locals than the
+/// original declares, although it adds its own (frame pointer, site index, temps).
+#[test]
+fn locals_never_live_at_once_share_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join("coalesce.wat")).unwrap();
+    let original = declared_locals(&wat::parse_str(&text).unwrap());
+    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
+    let transformed = declared_locals(&out.wasm);
+    assert_eq!(original, [9]);
+    // (The runtime's helpers have fewer locals still.)
+    assert!(
+        transformed.iter().all(|n| *n < original[0]),
+        "{transformed:?} locals after the transform, {original:?} before"
+    );
 }
