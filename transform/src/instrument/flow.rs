@@ -115,9 +115,9 @@ pub(crate) struct Flow<'a> {
     pub placeholder: InstrSeqId,
     pub loops: HashSet<InstrSeqId>,
     pub has_site: HashSet<InstrSeqId>,
-    /// Per site `K`: the sequence holding its call and the call's position in it (the unwind
-    /// `br_if`, which carries `K` to the save code, is 3 instructions later).
-    pub sites: Vec<(InstrSeqId, usize)>,
+    /// Per site `K`: the sequence holding its call, whose unwind `br_if` (which carries `K` to
+    /// the save code) targets `placeholder` until the save blocks exist.
+    pub sites: Vec<InstrSeqId>,
     /// The `then` arms of the state guards and sites: in the normal state they are always
     /// taken, and the normal state is all that liveness must follow.
     pub guards: HashSet<InstrSeqId>,
@@ -809,7 +809,7 @@ impl Flow<'_> {
         let k = self.sites.len() as i32;
         let then = self.lf.builder_mut().dangling_instr_seq(None).id();
         let els = self.lf.builder_mut().dangling_instr_seq(None).id();
-        self.sites.push((then, arm.len()));
+        self.sites.push(then);
         self.guards.insert(then);
         // The unwind branch carries K to the save code as a value, so no local holding K is
         // live across the call.

@@ -171,7 +171,7 @@ fn instrument_local(
     let site_map: HashMap<InstrSeqId, u32> = sites
         .iter()
         .enumerate()
-        .map(|(k, (seq, _))| (*seq, k as u32))
+        .map(|(k, seq)| (*seq, k as u32))
         .collect();
     // Locals never live at once share one (see `coalesce`), before the live sets are taken.
     let merged = coalesce(
@@ -184,6 +184,7 @@ fn instrument_local(
         |l| module.locals.get(l).ty(),
     );
     rename_locals(lf, &merged.into_iter().collect());
+    drop_self_copies(lf, rt.abi.state);
     let live = live_at_sites(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
 
     // Distinct live sets, each with its frame layout.
@@ -226,10 +227,14 @@ fn instrument_local(
     let targets: Vec<InstrSeqId> = (0..n)
         .map(|_| lf.builder_mut().dangling_instr_seq(ValType::I32).id())
         .collect();
-    for (k, (seq, pos)) in sites.iter().enumerate() {
-        let instrs = &mut lf.block_mut(*seq).instrs;
-        debug_assert!(matches!(instrs[pos + 3].0, Instr::BrIf(_)));
-        instrs[pos + 3].0 = BrIf {
+    for (k, seq) in sites.iter().enumerate() {
+        let unwind = lf
+            .block_mut(*seq)
+            .instrs
+            .iter_mut()
+            .find(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == placeholder))
+            .expect("every site has its unwind branch");
+        unwind.0 = BrIf {
             block: targets[set_of_site[k]],
         }
         .into();
@@ -280,6 +285,63 @@ fn rename_locals(lf: &mut LocalFunction, map: &HashMap<LocalId, LocalId>) {
             }
         }
     }
+}
+
+/// Removes what merging locals made idle: copies of a local into itself (a value kept below a
+/// call in a temp that now is the same local), then guards left empty by that
+/// (`global.get $state; i32.eqz; if end`).
+fn drop_self_copies(lf: &mut LocalFunction, state: walrus::GlobalId) {
+    // Children before parents, so a guard sees its arms already cleaned.
+    let mut order = Vec::new();
+    let mut work = vec![lf.entry_block()];
+    while let Some(seq) = work.pop() {
+        order.push(seq);
+        for (instr, _) in &lf.block(seq).instrs {
+            crate::analysis::push_children(instr, &mut work);
+        }
+    }
+    for seq in order.into_iter().rev() {
+        let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
+        let mut out: Vec<(Instr, InstrLocId)> = Vec::with_capacity(instrs.len());
+        for (instr, loc) in instrs {
+            match (&instr, out.last()) {
+                (Instr::LocalSet(s), Some((Instr::LocalGet(g), _))) if g.local == s.local => {
+                    out.pop();
+                    continue;
+                }
+                (Instr::LocalTee(t), Some((Instr::LocalGet(g), _))) if g.local == t.local => {
+                    continue;
+                }
+                (Instr::IfElse(e), _) if is_empty_guard(lf, e, &out, state) => {
+                    out.truncate(out.len() - 2);
+                    continue;
+                }
+                _ => {}
+            }
+            out.push((instr, loc));
+        }
+        lf.block_mut(seq).instrs = out;
+    }
+}
+
+/// `global.get $state; i32.eqz; if` with two empty arms and no results.
+fn is_empty_guard(
+    lf: &LocalFunction,
+    e: &IfElse,
+    before: &[(Instr, InstrLocId)],
+    state: walrus::GlobalId,
+) -> bool {
+    let empty = |s: InstrSeqId| {
+        let b = lf.block(s);
+        b.instrs.is_empty() && matches!(b.ty, InstrSeqType::Simple(None))
+    };
+    empty(e.consequent)
+        && empty(e.alternative)
+        && matches!(
+            before,
+            [.., (Instr::GlobalGet(g), _), (Instr::Unop(Unop { op: UnaryOp::I32Eqz }), _)]
+                if g.global == state
+        )
 }
 
 /// `local.set x; local.get x` becomes `local.tee x` everywhere in the function (our spills
