@@ -8,6 +8,15 @@
 //!     target/bench/modules/copy.list.ours.wasm target/bench/modules/copy.list.binaryen-132-O2.wasm
 //! ```
 //!
+//! Or name programs of `programs.toml`, and it makes their modules itself (the normal build,
+//! ours through the library as built now, Binaryen 108 and 132 with `-O2` from the cache
+//! under `target/bench/cache/`) and prints one table per mode: each module's median and
+//! spread, its time and fuel as ratios to normal. Issue #10's table is
+//!
+//! ```sh
+//! cargo run --release --example time -- --programs sqlite,quickjs,lua --size 2 --repeats 5
+//! ```
+//!
 //! To see what Cranelift made of a module: `--profile jitdump` under `perf record -k 1` (then
 //! `perf inject --jit` and `perf annotate`), or `--emit-clif DIR` for each function's IR as
 //! Cranelift receives it (`docs/transform.md` says what to look for).
@@ -33,8 +42,14 @@ struct Args {
     /// Write each function's Cranelift IR into this directory.
     #[arg(long)]
     emit_clif: Option<PathBuf>,
+    /// Programs of programs.toml to build, transform and time (instead of modules).
+    #[arg(long, value_delimiter = ',', conflicts_with = "modules")]
+    programs: Vec<String>,
+    /// With --programs: the modes to time.
+    #[arg(long, value_delimiter = ',', default_value = "worst")]
+    modes: Vec<String>,
     /// The modules: a program's normal build, and asyncified ones.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "programs")]
     modules: Vec<PathBuf>,
 }
 
@@ -56,6 +71,59 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The modules `--programs` names: per program, the normal build, then per mode ours,
+/// Binaryen 108 -O2 and Binaryen 132 -O2. Labels are `program mode tool`.
+fn program_modules(args: &Args) -> Result<Vec<(String, PathBuf)>> {
+    use asyncify_bench::{build, programs, tools};
+    let manifest = programs::load(&programs::root().join("bench-programs/programs.toml"))?;
+    let mut picked = Vec::new();
+    for name in &args.programs {
+        let p = manifest.program.iter().find(|p| &p.name == name);
+        picked.push(
+            p.with_context(|| format!("--programs: no program `{name}`"))?
+                .clone(),
+        );
+    }
+    let mut modes = Vec::new();
+    for name in &args.modes {
+        let m = tools::MODES
+            .iter()
+            .find(|m| m.name == name && m.asyncify.is_some());
+        modes.push(*m.with_context(|| format!("--modes: no asyncified mode `{name}`"))?);
+    }
+    let dir = programs::root().join("target/bench/time");
+    std::fs::create_dir_all(&dir)?;
+    let mut out = Vec::new();
+    for (p, normal) in picked.iter().zip(build::build_all(&picked)?) {
+        out.push((format!("{} normal", p.name), normal.clone()));
+        let bytes = std::fs::read(&normal)?;
+        for mode in &modes {
+            let flags = mode.asyncify.expect("asyncified modes only");
+            let options = asyncify::Options {
+                imports: flags
+                    .imports
+                    .map(|l| l.split(',').map(String::from).collect()),
+                ignore_indirect: flags.ignore_indirect,
+                ..Default::default()
+            };
+            let ours = asyncify::transform(&bytes, &options)
+                .with_context(|| format!("ours on {}", p.name))?;
+            let path = dir.join(format!("{}.{}.ours.wasm", p.name, mode.name));
+            std::fs::write(&path, ours.wasm)?;
+            out.push((format!("{} {} ours", p.name, mode.name), path));
+            for version in [108, 132] {
+                let tool = tools::Tool::Binaryen {
+                    version,
+                    optimize: true,
+                };
+                let path = tools::transform_cached(tool, &normal, flags)?;
+                out.push((format!("{} {} {}", p.name, mode.name, tool.label()), path));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn run(args: Args) -> Result<()> {
     let tune = |config: &mut wasmtime::Config| {
         match args.profile {
@@ -72,15 +140,29 @@ fn run(args: Args) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let modules: Vec<(String, PathBuf)> = if args.programs.is_empty() {
+        let label = |f: &PathBuf| f.display().to_string();
+        args.modules.iter().map(|f| (label(f), f.clone())).collect()
+    } else {
+        program_modules(&args)?
+    };
     let mut variants = Vec::new();
-    for f in &args.modules {
+    let mut normal_sum = None;
+    for (label, f) in &modules {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
         let m = w(wasmtime::Module::new(&timed, &bytes))?;
         let asyncified = m.exports().any(|e| e.name() == "asyncify_start_unwind");
         let c = w(wasmtime::Module::new(&counted, &bytes))?;
         let (_, sum, fuel) =
             rt.block_on(run_once(&counted, &c, asyncified, "time", args.size, true))?;
-        variants.push((f, asyncified, m, Vec::new(), fuel, sum));
+        match (asyncified, &normal_sum) {
+            (false, _) => normal_sum = Some(sum),
+            (true, Some(n)) if *n != sum => {
+                anyhow::bail!("{label}: checksum {sum:?}, but the normal build printed {n:?}")
+            }
+            _ => {}
+        }
+        variants.push((label, asyncified, m, Vec::new(), fuel, sum));
     }
     for _ in 0..args.repeats {
         for (_, asyncified, m, times, _, _) in variants.iter_mut() {
@@ -89,11 +171,25 @@ fn run(args: Args) -> Result<()> {
             times.push(ms);
         }
     }
-    for (f, _, _, times, fuel, sum) in &variants {
+    // Ratios to the last normal build above each row (with --programs, its program's).
+    let mut normal: Option<(f64, u64)> = None;
+    for (label, asyncified, _, times, fuel, sum) in &variants {
         let (median, min, max) = spread(times);
+        if !asyncified {
+            normal = Some((median, *fuel));
+        }
+        let ratios = match normal {
+            Some((ms, f)) if *asyncified => {
+                format!(
+                    "{:>5.2}x time {:>5.2}x fuel",
+                    median / ms,
+                    *fuel as f64 / f as f64
+                )
+            }
+            _ => format!("{:>22}", ""),
+        };
         println!(
-            "{median:>9.2} ms [{min:.2}-{max:.2}]  fuel {fuel:>12}  checksum {sum:?}  {}",
-            f.display()
+            "{median:>9.2} ms [{min:.2}-{max:.2}] {ratios}  fuel {fuel:>12}  checksum {sum:?}  {label}"
         );
     }
     Ok(())

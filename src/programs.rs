@@ -22,6 +22,11 @@ pub struct Program {
     /// Part of the quick run (default); `false`: only with `--full`.
     #[serde(default = "yes")]
     pub quick: bool,
+    /// In a quick run, Binaryen's outputs come from the cache under `target/bench/cache/`
+    /// (made by the first run) and their transform time is not measured: Binaryen takes up
+    /// to a minute per transform on the big programs. `--full` times them.
+    #[serde(default)]
+    pub quick_from_cache: bool,
     pub lang: Lang,
     pub sizes: Vec<u32>,
     /// Where the program calls `env.pause`.

@@ -28,6 +28,7 @@ fn test_program(file: &str) -> Program {
         sources: vec![format!("../tests/c/{file}")],
         exclude: Vec::new(),
         quick: true,
+        quick_from_cache: false,
         lang: Lang::C,
         sizes: vec![1],
         pause: String::new(),

@@ -256,3 +256,55 @@ fn bad_arguments_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unexpected argument elsewhere"), "{err}");
 }
+
+/// A program marked `quick_from_cache` gets Binaryen's outputs from the cache in a quick run:
+/// the modules are there and checked like any other, but only our transform is timed.
+#[test]
+fn quick_runs_take_big_programs_binaryen_outputs_from_the_cache() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("bench-programs/programs.toml")).unwrap();
+    let mut manifest: toml::Value = toml::from_str(&text).unwrap();
+    let programs = manifest["program"].as_array_mut().unwrap();
+    programs.retain(|p| p["name"].as_str() == Some("primes"));
+    programs[0]
+        .as_table_mut()
+        .unwrap()
+        .insert("quick_from_cache".into(), toml::Value::Boolean(true));
+    let dir = tmp("cached-peers");
+    std::fs::write(
+        dir.join("programs.toml"),
+        toml::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+    let reports = dir.join("reports");
+    let out = bench()
+        .args(["sizes", "--repeats", "1", "--programs"])
+        .arg(dir.join("programs.toml"))
+        .arg("--reports")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sizes = csv_rows(&reports.join("sizes.csv"));
+    assert_eq!(sizes.len(), 16, "{sizes:?}");
+    assert!(sizes.iter().all(|r| r["resumes"] == "true"), "{sizes:?}");
+    let transform = csv_rows(&reports.join("transform.csv"));
+    assert_eq!(transform.len(), 3, "{transform:?}");
+    assert!(
+        transform.iter().all(|r| r["tool"] == "ours"),
+        "{transform:?}"
+    );
+    let cached = std::fs::read_dir(root.join("target/bench/cache"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("primes-") && name.contains(".binaryen-")
+        })
+        .count();
+    assert!(cached >= 12, "{cached} cached Binaryen outputs of primes");
+}
