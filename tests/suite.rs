@@ -9,6 +9,15 @@ fn bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_asyncify-bench"))
 }
 
+/// Asserts a run of the harness succeeded, showing its stderr otherwise.
+fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&d);
@@ -31,11 +40,7 @@ fn the_whole_suite_on_four_programs() {
         .arg(&reports)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("index.html"));
     let programs = ["primes", "havlak", "life", "zlib"];
     let sizes = csv_rows(&reports.join("sizes.csv"));
@@ -82,11 +87,7 @@ fn the_whole_suite_on_four_programs() {
         .args([&reports, &reports])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(lines.len(), 4 * 15, "{text}");
@@ -284,11 +285,7 @@ fn quick_runs_take_big_programs_binaryen_outputs_from_the_cache() {
         .arg(&reports)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let sizes = csv_rows(&reports.join("sizes.csv"));
     assert_eq!(sizes.len(), 16, "{sizes:?}");
     assert!(sizes.iter().all(|r| r["resumes"] == "true"), "{sizes:?}");

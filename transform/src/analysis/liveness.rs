@@ -335,18 +335,16 @@ pub(crate) fn coalesce(
             }
         }
     }
-    let locals = s.l.locals.clone();
-    let fixed_idx: Vec<usize> = (0..n).filter(|i| fixed.contains(&locals[*i])).collect();
-    // Classes: a representative and the union of its members' interference.
+    let locals = &s.l.locals;
+    let is_fixed: Vec<bool> = locals.iter().map(|l| fixed.contains(l)).collect();
+    // Classes: a representative and the union of its members' interference. Parameters come
+    // first, each in a class of its own (they never share with each other); every other local
+    // joins the first class of its type with no member it interferes with.
     let mut classes: Vec<(usize, Vec<u64>)> = Vec::new();
     let mut merged = Vec::new();
-    for i in fixed_idx
-        .iter()
-        .copied()
-        .chain((0..n).filter(|i| !fixed.contains(&locals[*i])))
-    {
-        let is_fixed = fixed_idx.contains(&i);
-        let home = (!is_fixed)
+    let (firsts, rest): (Vec<usize>, Vec<usize>) = (0..n).partition(|i| is_fixed[*i]);
+    for i in firsts.into_iter().chain(rest) {
+        let home = (!is_fixed[i])
             .then(|| {
                 classes.iter().position(|(rep, conflicts)| {
                     ty(locals[*rep]) == ty(locals[i]) && !bit(conflicts, i)
@@ -364,12 +362,6 @@ pub(crate) fn coalesce(
             None => {
                 let mut conflicts = interfere[i].clone();
                 conflicts[i / 64] |= 1 << (i % 64);
-                if is_fixed {
-                    // Parameters never share with each other.
-                    for &f in &fixed_idx {
-                        conflicts[f / 64] |= 1 << (f % 64);
-                    }
-                }
                 classes.push((i, conflicts));
             }
         }

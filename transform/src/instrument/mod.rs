@@ -184,7 +184,6 @@ fn instrument_local(
         |l| module.locals.get(l).ty(),
     );
     rename_locals(lf, &merged.into_iter().collect());
-    drop_self_copies(lf, rt.abi.state);
     let live = live_at_sites(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
 
     // Distinct live sets, each with its frame layout.
@@ -261,7 +260,7 @@ fn instrument_local(
     entry_instrs.extend(frames.save_common(lf, rt, c, p));
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
-    tee_peephole(lf);
+    peephole(lf, rt.abi.state);
     Ok(Some(frames.reads_top_index()))
 }
 
@@ -287,11 +286,13 @@ fn rename_locals(lf: &mut LocalFunction, map: &HashMap<LocalId, LocalId>) {
     }
 }
 
-/// Removes what merging locals made idle: copies of a local into itself (a value kept below a
-/// call in a temp that now is the same local), then guards left empty by that
-/// (`global.get $state; i32.eqz; if end`).
-fn drop_self_copies(lf: &mut LocalFunction, state: walrus::GlobalId) {
-    // Children before parents, so a guard sees its arms already cleaned.
+/// Small rewrites over the finished function, children before parents (so a guard sees its
+/// arms already cleaned):
+/// - `local.set x; local.get x` becomes `local.tee x` (our spills and frame code make the pair);
+/// - `local.get x; local.set x` goes, and `local.get x; local.tee x` becomes `local.get x`:
+///   a value kept below a call in a temp that merging made the same local as its source;
+/// - a guard left empty by that (`global.get $state; i32.eqz; if end`) goes.
+fn peephole(lf: &mut LocalFunction, state: walrus::GlobalId) {
     let mut order = Vec::new();
     let mut work = vec![lf.entry_block()];
     while let Some(seq) = work.pop() {
@@ -305,6 +306,11 @@ fn drop_self_copies(lf: &mut LocalFunction, state: walrus::GlobalId) {
         let mut out: Vec<(Instr, InstrLocId)> = Vec::with_capacity(instrs.len());
         for (instr, loc) in instrs {
             match (&instr, out.last()) {
+                (Instr::LocalGet(g), Some((Instr::LocalSet(s), _))) if g.local == s.local => {
+                    let local = s.local;
+                    out.last_mut().unwrap().0 = LocalTee { local }.into();
+                    continue;
+                }
                 (Instr::LocalSet(s), Some((Instr::LocalGet(g), _))) if g.local == s.local => {
                     out.pop();
                     continue;
@@ -342,28 +348,6 @@ fn is_empty_guard(
             [.., (Instr::GlobalGet(g), _), (Instr::Unop(Unop { op: UnaryOp::I32Eqz }), _)]
                 if g.global == state
         )
-}
-
-/// `local.set x; local.get x` becomes `local.tee x` everywhere in the function (our spills
-/// and frame code produce the pair often).
-fn tee_peephole(lf: &mut LocalFunction) {
-    let mut work = vec![lf.entry_block()];
-    while let Some(seq) = work.pop() {
-        let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
-        let mut out: Vec<(Instr, InstrLocId)> = Vec::with_capacity(instrs.len());
-        for (instr, loc) in instrs {
-            crate::analysis::push_children(&instr, &mut work);
-            if let (Instr::LocalGet(g), Some((Instr::LocalSet(s), _))) = (&instr, out.last()) {
-                if g.local == s.local {
-                    let local = s.local;
-                    out.last_mut().unwrap().0 = LocalTee { local }.into();
-                    continue;
-                }
-            }
-            out.push((instr, loc));
-        }
-        lf.block_mut(seq).instrs = out;
-    }
 }
 
 /// `innermost` inside one block per target, with `after(j)` following block `targets[j]` and,
