@@ -116,7 +116,7 @@ fn program_modules(args: &Args) -> Result<Vec<(String, PathBuf)>> {
                     version,
                     optimize: true,
                 };
-                let path = tools::transform_cached(tool, &normal, flags)?;
+                let path = tools::transform_cached(&tool, &normal, flags)?;
                 out.push((format!("{} {} {}", p.name, mode.name, tool.label()), path));
             }
         }

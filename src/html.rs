@@ -13,7 +13,6 @@ use crate::sizes::{SizeRow, TransformRow};
 use crate::switch::{FannkuchRow, SwitchRow};
 
 const MODES: [&str; 3] = ["worst", "list", "list-indirect"];
-const TOOLS: [&str; 3] = ["ours", "binaryen-108", "binaryen-132"];
 
 fn geomean(v: &[f64]) -> f64 {
     let v: Vec<f64> = v.iter().cloned().filter(|x| *x > 0.0).collect();
@@ -157,14 +156,19 @@ pub fn page(
     h.push_str("<h2>Code size</h2>\n");
     figure(&mut h, "sizes", "Size of each pausable build relative to the normal build, per program: our bars beside Binaryen 132's (lower is better).");
     let mut programs: Vec<&str> = Vec::new();
+    // Ours, Binaryen's, then the variants a run added with `--tool`.
+    let mut tools: Vec<&str> = Vec::new();
     for r in sizes {
         if !programs.contains(&r.program.as_str()) {
             programs.push(&r.program);
         }
+        if r.tool != "clang" && !tools.contains(&r.tool.as_str()) {
+            tools.push(&r.tool);
+        }
     }
     h.push_str("<table><tr><th>program</th><th>normal bytes</th>");
     for m in MODES {
-        for t in TOOLS {
+        for &t in &tools {
             let _ = write!(h, "<th>{m}<br>{t}</th>");
         }
     }
@@ -183,7 +187,7 @@ pub fn page(
             .map_or(0, |r| r.bytes);
         let _ = write!(h, "<tr><td>{p}</td><td>{normal}</td>");
         for m in MODES {
-            for t in TOOLS {
+            for &t in &tools {
                 match ratio(p, m, t) {
                     Some(v) => {
                         let _ = write!(h, "<td>{v:.3}</td>");
@@ -196,7 +200,7 @@ pub fn page(
     }
     h.push_str("<tr class=\"sum\"><td>geomean</td><td></td>");
     for m in MODES {
-        for t in TOOLS {
+        for &t in &tools {
             let v: Option<Vec<f64>> = programs.iter().map(|p| ratio(p, m, t)).collect();
             match v {
                 Some(v) => {
@@ -300,7 +304,7 @@ pub fn page(
             }
             h.push_str("<table><tr><th>program (size)</th><th>normal ms</th>");
             for m in MODES {
-                for t in TOOLS {
+                for &t in &tools {
                     let _ = write!(h, "<th>{m}<br>{t}</th>");
                 }
             }
@@ -319,7 +323,7 @@ pub fn page(
                     n.size, n.ms_median, n.ms_min, n.ms_max
                 );
                 for m in MODES {
-                    for t in TOOLS {
+                    for &t in &tools {
                         match get(p, m, t) {
                             Some(r) => {
                                 let _ = write!(
@@ -336,7 +340,7 @@ pub fn page(
             }
             h.push_str("<tr class=\"sum\"><td>geomean</td><td></td>");
             for m in MODES {
-                for t in TOOLS {
+                for &t in &tools {
                     let time: Vec<f64> = progs
                         .iter()
                         .filter_map(|p| get(p, m, t))

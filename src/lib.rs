@@ -20,3 +20,14 @@ pub mod sizes;
 pub mod sources;
 pub mod switch;
 pub mod tools;
+
+/// What the sizes and runtime stages measure: these programs with these tools
+/// (`tools::run_tools`), every size with `full`, so many repeats, results into `reports`.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub programs: &'a [programs::Program],
+    pub tools: &'a [tools::Tool],
+    pub full: bool,
+    pub repeats: Option<usize>,
+    pub reports: &'a std::path::Path,
+}

@@ -9,7 +9,8 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use asyncify_bench::{build, compare, programs, report, run, runtime, sizes, switch};
+use asyncify_bench::tools::{self, Tool};
+use asyncify_bench::{build, compare, programs, report, run, runtime, sizes, switch, Run};
 use clap::{Parser, ValueEnum};
 
 /// The Asyncify measurement suite: build the programs, transform them in every mode with every
@@ -39,6 +40,13 @@ struct Args {
     /// The program list.
     #[arg(long, default_value_os_t = programs::root().join("bench-programs/programs.toml"))]
     programs: PathBuf,
+    /// Add a tool to the run, beside ours and Binaryen's, in every CSV and chart (sizes and
+    /// runtime stages; repeatable). COMMAND is split at spaces and called like wasm-opt:
+    /// `COMMAND INPUT --asyncify [--pass-arg=asyncify-imports@LIST]
+    /// [--pass-arg=asyncify-ignore-indirect] -o OUTPUT`, e.g.
+    /// `--tool old=../old/target/release/asyncify` or `--tool b132-O3='wasm-opt -O3'`.
+    #[arg(long = "tool", value_name = "NAME=COMMAND")]
+    tools: Vec<Tool>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,7 +88,9 @@ fn real_main(args: Args) -> Result<()> {
         repeats,
         reports,
         programs: manifest_path,
+        tools,
     } = args;
+    let tools = tools::run_tools(&tools);
     if let (false, Some(f)) = (stage == Stage::Compare, folders.first()) {
         bail!(
             "unexpected argument {}: only compare takes folders",
@@ -102,19 +112,26 @@ fn real_main(args: Args) -> Result<()> {
     } else if !full {
         programs.retain(|p| p.quick);
     }
+    let measure = Run {
+        programs: &programs,
+        tools: &tools,
+        full,
+        repeats,
+        reports: &reports,
+    };
     match stage {
         Stage::Build => {
             for (p, path) in programs.iter().zip(build::build_all(&programs)?) {
                 println!("{}: {} (pauses {})", p.name, path.display(), p.pause);
             }
         }
-        Stage::Sizes => sizes::run(&programs, full, repeats, &reports)?,
-        Stage::Runtime => runtime::run(&programs, full, repeats, &reports)?,
+        Stage::Sizes => sizes::run(measure)?,
+        Stage::Runtime => runtime::run(measure)?,
         Stage::Switch => switch::run(&fannkuch()?, full, repeats, &reports)?,
         Stage::Report => report::run(&reports)?,
         Stage::All => {
-            sizes::run(&programs, full, repeats, &reports)?;
-            runtime::run(&programs, full, repeats, &reports)?;
+            sizes::run(measure)?;
+            runtime::run(measure)?;
             switch::run(&fannkuch()?, full, repeats, &reports)?;
             report::run(&reports)?;
             println!("report: {}", reports.join("index.html").display());

@@ -93,6 +93,9 @@ where
         .cloned()
         .filter(|v| *v > 0.0)
         .fold(f64::MAX, f64::min);
+    // A chart with nothing to show (e.g. no program's transforms were all timed) still gets
+    // axes: a log range from no values would have no end.
+    let (min, max) = if max > 0.0 { (min, max) } else { (1.0, 1.35) };
     let n = groups.len() as f64;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
@@ -290,9 +293,13 @@ pub fn run(reports: &Path) -> Result<()> {
             })
             .collect()
     };
+    // Every tool of the run, in the order of the CSV: ours, Binaryen's, then `--tool` variants.
+    let tools: Vec<String> = distinct(sizes.iter().map(|r| &r.tool).filter(|t| *t != "clang"));
+    // The per-program charts leave Binaryen 108 to the tables, so they stay readable.
+    let charted: Vec<&String> = tools.iter().filter(|t| *t != "binaryen-108").collect();
     let mut series = Vec::new();
     for mode in ["worst", "list", "list-indirect"] {
-        for tool in ["ours", "binaryen-132"] {
+        for tool in &charted {
             series.push(Series {
                 name: format!("{mode} {tool}"),
                 values: pick(mode, tool, true, &|r| r.ratio),
@@ -335,10 +342,10 @@ pub fn run(reports: &Path) -> Result<()> {
     let timed: Vec<String> = programs
         .iter()
         .filter(|p| {
-            ["ours", "binaryen-108", "binaryen-132"].iter().all(|tool| {
+            tools.iter().all(|tool| {
                 transform
                     .iter()
-                    .any(|r| &r.program == *p && r.mode == "worst" && r.tool == *tool)
+                    .any(|r| &r.program == *p && r.mode == "worst" && &r.tool == tool)
             })
         })
         .cloned()
@@ -355,20 +362,19 @@ pub fn run(reports: &Path) -> Result<()> {
             })
             .collect()
     };
-    let times = vec![
-        Series {
-            name: "ours".into(),
-            values: t("ours", &|r| r.wall_ms_median),
-        },
-        Series {
-            name: "binaryen-108 -O2".into(),
-            values: t("binaryen-108", &|r| r.wall_ms_median),
-        },
-        Series {
-            name: "binaryen-132 -O2".into(),
-            values: t("binaryen-132", &|r| r.wall_ms_median),
-        },
-    ];
+    let series_of = |f: &dyn Fn(&TransformRow) -> f64| -> Vec<Series> {
+        tools
+            .iter()
+            .map(|tool| Series {
+                name: match tool.as_str() {
+                    "binaryen-108" | "binaryen-132" => format!("{tool} -O2"),
+                    _ => tool.clone(),
+                },
+                values: t(tool, f),
+            })
+            .collect()
+    };
+    let times = series_of(&|r| r.wall_ms_median);
     grouped_bars(
         &reports.join("transform-time"),
         "Transform wall time, worst mode (median, log scale)",
@@ -377,20 +383,7 @@ pub fn run(reports: &Path) -> Result<()> {
         &times,
         true,
     )?;
-    let mem = vec![
-        Series {
-            name: "ours".into(),
-            values: t("ours", &|r| r.peak_kb as f64 / 1024.0),
-        },
-        Series {
-            name: "binaryen-108 -O2".into(),
-            values: t("binaryen-108", &|r| r.peak_kb as f64 / 1024.0),
-        },
-        Series {
-            name: "binaryen-132 -O2".into(),
-            values: t("binaryen-132", &|r| r.peak_kb as f64 / 1024.0),
-        },
-    ];
+    let mem = series_of(&|r| r.peak_kb as f64 / 1024.0);
     grouped_bars(
         &reports.join("transform-memory"),
         "Transform peak memory, worst mode",
@@ -418,7 +411,7 @@ pub fn run(reports: &Path) -> Result<()> {
         ] {
             let mut series = Vec::new();
             for mode in ["worst", "list", "list-indirect"] {
-                for tool in ["ours", "binaryen-132"] {
+                for tool in &charted {
                     series.push(Series {
                         name: format!("{mode} {tool}"),
                         values: programs
@@ -426,7 +419,7 @@ pub fn run(reports: &Path) -> Result<()> {
                             .map(|p| {
                                 runtime
                                     .iter()
-                                    .find(|r| &r.program == p && r.mode == mode && r.tool == tool)
+                                    .find(|r| &r.program == p && r.mode == mode && &r.tool == *tool)
                                     .map(f)
                                     .unwrap_or(0.0)
                             })

@@ -14,9 +14,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::build::build_all;
-use crate::programs::Program;
 use crate::sizes::{module_path, read_csv, write_csv, SizeRow};
-use crate::tools::{Tool, MODES, TOOLS};
+use crate::tools::{Tool, MODES};
+use crate::Run;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
 pub struct RuntimeRow {
@@ -33,11 +33,6 @@ pub struct RuntimeRow {
     /// Wasm operations executed (wasmtime fuel), and its ratio to normal's.
     pub fuel: u64,
     pub fuel_ratio: f64,
-}
-
-/// The tools whose output the runtime stage runs: ours and Binaryen's optimized builds.
-pub fn runtime_tools() -> impl Iterator<Item = Tool> {
-    TOOLS.into_iter().filter(|t| t.optimized())
 }
 
 /// Engines for timed runs and for fuel counts: asyncify-host's configuration.
@@ -156,16 +151,18 @@ struct Variant {
     fuel: u64,
 }
 
-/// Runs the stage; writes `reports/runtime.csv`.
-pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &Path) -> Result<()> {
-    let repeats = repeats.unwrap_or(if full { 7 } else { 3 }).max(1);
+/// Runs the stage on the optimized outputs of the run's tools; writes `reports/runtime.csv`.
+pub fn run(run: Run) -> Result<()> {
+    let (programs, tools, full, reports) = (run.programs, run.tools, run.full, run.reports);
+    let tools: Vec<&Tool> = tools.iter().filter(|t| t.optimized()).collect();
+    let repeats = run.repeats.unwrap_or(if full { 7 } else { 3 }).max(1);
     let timed_engine = engine(false)?;
     let fuel_engine = engine(true)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let built = build_all(programs)?;
-    let variants_per = 1 + (MODES.len() - 1) * runtime_tools().count();
+    let variants_per = 1 + (MODES.len() - 1) * tools.len();
     let bar = ProgressBar::new((programs.len() * variants_per * (repeats + 1)) as u64);
     bar.set_style(ProgressStyle::with_template("runtime {bar:40} {pos}/{len} {msg}").unwrap());
     // Modules that failed the sizes stage's pause check are no result: not timed.
@@ -201,7 +198,7 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
         };
         add("normal", "clang".into(), &normal_path, false)?;
         for mode in MODES.iter().filter(|m| m.asyncify.is_some()) {
-            for tool in runtime_tools() {
+            for tool in tools.iter().copied() {
                 let key = (p.name.clone(), mode.name.to_string(), tool.name());
                 if failed.contains(&key) {
                     bar.println(format!(

@@ -19,7 +19,8 @@ use crate::build::{build_all, out_dir};
 use crate::programs::Program;
 use crate::run::{check_resumes, compile, parse_checksum};
 use crate::runtime::spread;
-use crate::tools::{transform_cached, Mode, Tool, MODES, TOOLS};
+use crate::tools::{transform_cached, Mode, Tool, MODES};
+use crate::Run;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
 pub struct SizeRow {
@@ -134,20 +135,21 @@ fn tempfile_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("asyncify-bench-{tag}-{}", std::process::id()))
 }
 
-pub fn module_path(p: &Program, mode: &Mode, tool: Tool) -> PathBuf {
+pub fn module_path(p: &Program, mode: &Mode, tool: &Tool) -> PathBuf {
     out_dir()
         .join("modules")
         .join(format!("{}.{}.{}.wasm", p.name, mode.name, tool.label()))
 }
 
 /// Runs the stage; writes `reports/sizes.csv` and `reports/transform.csv`.
-pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &Path) -> Result<()> {
-    let repeats = repeats.unwrap_or(if full { 5 } else { 3 }).max(1);
+pub fn run(run: Run) -> Result<()> {
+    let (programs, tools, full, reports) = (run.programs, run.tools, run.full, run.reports);
+    let repeats = run.repeats.unwrap_or(if full { 5 } else { 3 }).max(1);
     std::fs::create_dir_all(out_dir().join("modules"))?;
-    let combos: Vec<(Mode, Tool)> = MODES
+    let combos: Vec<(Mode, &Tool)> = MODES
         .iter()
         .filter(|m| m.asyncify.is_some())
-        .flat_map(|m| TOOLS.iter().map(move |t| (*m, *t)))
+        .flat_map(|m| tools.iter().map(move |t| (*m, t)))
         .collect();
     let bar = ProgressBar::new((programs.len() * (1 + combos.len())) as u64);
     bar.set_style(ProgressStyle::with_template("sizes {bar:40} {pos}/{len} {msg}").unwrap());
@@ -175,17 +177,19 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
         bar.inc(1);
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); combos.len()];
         let mut peaks = vec![0u64; combos.len()];
-        let cached = |tool: &Tool| p.quick_from_cache && !full && *tool != Tool::Ours;
+        // Only Binaryen's outputs: ours and the variants are what is being tuned.
+        let cached =
+            |tool: &Tool| p.quick_from_cache && !full && matches!(tool, Tool::Binaryen { .. });
         for (mode, tool) in combos.iter().filter(|(_, t)| cached(t)) {
-            let made = transform_cached(*tool, &normal_path, mode.asyncify.unwrap())?;
-            std::fs::copy(made, module_path(p, mode, *tool))?;
+            let made = transform_cached(tool, &normal_path, mode.asyncify.unwrap())?;
+            std::fs::copy(made, module_path(p, mode, tool))?;
         }
         for _ in 0..repeats {
             for (i, (mode, tool)) in combos.iter().enumerate() {
                 if cached(tool) {
                     continue;
                 }
-                let out = module_path(p, mode, *tool);
+                let out = module_path(p, mode, tool);
                 let (ms, kb) = timed(tool.command(&normal_path, &out, mode.asyncify.unwrap()))
                     .with_context(|| format!("{} {} {}", p.name, mode.name, tool.label()))?;
                 times[i].push(ms);
@@ -194,7 +198,7 @@ pub fn run(programs: &[Program], full: bool, repeats: Option<usize>, reports: &P
         }
         for (i, (mode, tool)) in combos.iter().enumerate() {
             bar.set_message(format!("{} {} {}", p.name, mode.name, tool.label()));
-            let out = module_path(p, mode, *tool);
+            let out = module_path(p, mode, tool);
             let wasm = std::fs::read(&out)?;
             let what = format!("{} {} {}", p.name, mode.name, tool.label());
             let (module, _) = verify(p, &wasm, full, &what)?;

@@ -69,7 +69,7 @@ const PAUSE_ONLY: Flags = Flags {
     ignore_indirect: false,
 };
 
-fn transform(tool: Tool, input: &Path, output: &Path, flags: Flags) -> Result<()> {
+fn transform(tool: &Tool, input: &Path, output: &Path, flags: Flags) -> Result<()> {
     let out = tool
         .command(input, output, flags)
         .output()
@@ -262,7 +262,7 @@ async fn fannkuch_experiment(
     let size = if full { 9 } else { 8 };
     let normal = build(&inner)?;
     let mut paths = vec![normal.clone()];
-    for tool in ASYNCIFIERS {
+    for tool in &ASYNCIFIERS {
         let out = out_dir()
             .join("modules")
             .join(format!("fannkuch-inner.list.{}.wasm", tool.label()));
@@ -639,7 +639,7 @@ async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<Sw
             imports: Some("env.yield"),
             ignore_indirect: false,
         };
-        transform(Tool::Ours, &plain_path, &ours_path, yield_only)?;
+        transform(&Tool::Ours, &plain_path, &ours_path, yield_only)?;
         let plain = w(Module::from_file(engine, &plain_path))?;
         let ours = w(Module::from_file(engine, &ours_path))?;
         let switching = w(Module::new(&ss_engine, stack_switching_wat(locals)))?;

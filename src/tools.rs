@@ -60,13 +60,21 @@ pub const MODES: [Mode; 4] = [
 ];
 
 /// Who transforms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tool {
     Ours,
     /// Binaryen's `wasm-opt --asyncify`: Debian's 108 or npm's 132, with `-O2` or without.
     Binaryen {
         version: u32,
         optimize: bool,
+    },
+    /// A variant added to a run with `--tool NAME=COMMAND` (another build of ours, ours with an
+    /// option, wasm-opt with other flags), called like wasm-opt:
+    /// `COMMAND INPUT --asyncify [--pass-arg=asyncify-imports@LIST]
+    /// [--pass-arg=asyncify-ignore-indirect] -o OUTPUT`.
+    Variant {
+        name: String,
+        command: Vec<String>,
     },
 }
 
@@ -90,25 +98,62 @@ pub const TOOLS: [Tool; 5] = [
     },
 ];
 
+impl std::str::FromStr for Tool {
+    type Err = String;
+
+    /// `NAME=COMMAND`: the command is split at spaces (no shell), and the name is what the
+    /// CSVs and charts call the variant.
+    fn from_str(s: &str) -> Result<Tool, String> {
+        let (name, command) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not NAME=COMMAND"))?;
+        let ok = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+        if name.is_empty() || !name.chars().all(ok) {
+            return Err(format!(
+                "`{name}`: a tool name is letters, digits, `.`, `_` and `-`"
+            ));
+        }
+        let taken = TOOLS.iter().any(|t| t.name() == name || t.label() == name);
+        if taken || name == "clang" {
+            return Err(format!("`{name}` is already a tool of the suite"));
+        }
+        let command: Vec<String> = command.split_whitespace().map(String::from).collect();
+        if command.is_empty() {
+            return Err(format!("`{name}` has no command"));
+        }
+        Ok(Tool::Variant {
+            name: name.into(),
+            command,
+        })
+    }
+}
+
+/// The tools of a run: the suite's own, then the variants given with `--tool`.
+pub fn run_tools(variants: &[Tool]) -> Vec<Tool> {
+    TOOLS.iter().chain(variants).cloned().collect()
+}
+
 impl Tool {
-    pub fn name(self) -> String {
+    pub fn name(&self) -> String {
         match self {
             Tool::Ours => "ours".into(),
             Tool::Binaryen { version, .. } => format!("binaryen-{version}"),
+            Tool::Variant { name, .. } => name.clone(),
         }
     }
 
-    pub fn optimized(self) -> bool {
+    pub fn optimized(&self) -> bool {
         match self {
-            Tool::Ours => true,
-            Tool::Binaryen { optimize, .. } => optimize,
+            Tool::Binaryen { optimize, .. } => *optimize,
+            Tool::Ours | Tool::Variant { .. } => true,
         }
     }
 
     /// A file-name-safe label including the optimisation setting.
-    pub fn label(self) -> String {
+    pub fn label(&self) -> String {
         match self {
             Tool::Ours => "ours".into(),
+            Tool::Variant { name, .. } => name.clone(),
             Tool::Binaryen {
                 version,
                 optimize: true,
@@ -121,7 +166,7 @@ impl Tool {
     }
 
     /// The command that transforms `input` into `output` in `flags`' mode.
-    pub fn command(self, input: &Path, output: &Path, flags: Flags) -> Command {
+    pub fn command(&self, input: &Path, output: &Path, flags: Flags) -> Command {
         let mut c = match self {
             Tool::Ours => {
                 let mut c = Command::new(ours_binary());
@@ -134,8 +179,14 @@ impl Tool {
                 }
                 c
             }
+            Tool::Variant { command, .. } => {
+                let mut c = Command::new(&command[0]);
+                c.args(&command[1..]).arg(input).arg("--asyncify");
+                binaryen_flags(&mut c, flags);
+                c
+            }
             Tool::Binaryen { version, optimize } => {
-                let mut c = if version == 108 {
+                let mut c = if *version == 108 {
                     let mut c = Command::new("wasm-opt");
                     // Binaryen 108 rejects clang-16's output without these.
                     c.args([
@@ -149,13 +200,8 @@ impl Tool {
                     Command::new(root().join("tools/node_modules/.bin/wasm-opt"))
                 };
                 c.arg(input).arg("--asyncify");
-                if let Some(list) = flags.imports {
-                    c.arg(format!("--pass-arg=asyncify-imports@{list}"));
-                }
-                if flags.ignore_indirect {
-                    c.arg("--pass-arg=asyncify-ignore-indirect");
-                }
-                if optimize {
+                binaryen_flags(&mut c, flags);
+                if *optimize {
                     c.arg("-O2");
                 }
                 c
@@ -163,6 +209,16 @@ impl Tool {
         };
         c.arg("-o").arg(output);
         c
+    }
+}
+
+/// `flags` in wasm-opt's spelling.
+fn binaryen_flags(c: &mut Command, flags: Flags) {
+    if let Some(list) = flags.imports {
+        c.arg(format!("--pass-arg=asyncify-imports@{list}"));
+    }
+    if flags.ignore_indirect {
+        c.arg("--pass-arg=asyncify-ignore-indirect");
     }
 }
 
@@ -177,7 +233,7 @@ pub fn ours_binary() -> PathBuf {
 /// `tool`'s output for `input` in `flags`' mode, made once and kept under
 /// `target/bench/cache/`, keyed by the input's bytes, the tool and the flags (Binaryen's
 /// output is deterministic, and slow to make for big programs).
-pub fn transform_cached(tool: Tool, input: &Path, flags: Flags) -> anyhow::Result<PathBuf> {
+pub fn transform_cached(tool: &Tool, input: &Path, flags: Flags) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
     use std::hash::{Hash, Hasher};
     let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;

@@ -45,7 +45,7 @@ fn ours(input: &Path) -> Vec<u8> {
 }
 
 fn binaryen(input: &Path) -> Vec<u8> {
-    std::fs::read(transform_cached(BINARYEN, input, WORST).unwrap()).unwrap()
+    std::fs::read(transform_cached(&BINARYEN, input, WORST).unwrap()).unwrap()
 }
 
 /// Runs `p` at `size` unpaused, then ours and Binaryen's worst-mode output paused at every

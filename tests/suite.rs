@@ -263,24 +263,11 @@ fn bad_arguments_are_named() {
 #[test]
 fn quick_runs_take_big_programs_binaryen_outputs_from_the_cache() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("bench-programs/programs.toml")).unwrap();
-    let mut manifest: toml::Value = toml::from_str(&text).unwrap();
-    let programs = manifest["program"].as_array_mut().unwrap();
-    programs.retain(|p| p["name"].as_str() == Some("primes"));
-    programs[0]
-        .as_table_mut()
-        .unwrap()
-        .insert("quick_from_cache".into(), toml::Value::Boolean(true));
     let dir = tmp("cached-peers");
-    std::fs::write(
-        dir.join("programs.toml"),
-        toml::to_string(&manifest).unwrap(),
-    )
-    .unwrap();
     let reports = dir.join("reports");
     let out = bench()
         .args(["sizes", "--repeats", "1", "--programs"])
-        .arg(dir.join("programs.toml"))
+        .arg(primes_from_cache(&dir))
         .arg("--reports")
         .arg(&reports)
         .output()
@@ -304,4 +291,132 @@ fn quick_runs_take_big_programs_binaryen_outputs_from_the_cache() {
         })
         .count();
     assert!(cached >= 12, "{cached} cached Binaryen outputs of primes");
+    // No program had all its transforms timed: the transform charts are drawn empty.
+    let out = bench()
+        .arg("report")
+        .arg("--reports")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    succeeded(&out);
+    assert!(reports.join("transform-time.svg").exists());
+}
+
+/// A manifest in `dir` with primes alone, its Binaryen outputs taken from the cache.
+fn primes_from_cache(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("bench-programs/programs.toml")).unwrap();
+    let mut manifest: toml::Value = toml::from_str(&text).unwrap();
+    let programs = manifest["program"].as_array_mut().unwrap();
+    programs.retain(|p| p["name"].as_str() == Some("primes"));
+    programs[0]
+        .as_table_mut()
+        .unwrap()
+        .insert("quick_from_cache".into(), toml::Value::Boolean(true));
+    let path = dir.join("programs.toml");
+    std::fs::write(&path, toml::to_string(&manifest).unwrap()).unwrap();
+    path
+}
+
+/// `--tool NAME=COMMAND` adds a variant (here our own binary under another name, with a
+/// wasm-opt flag it accepts) beside the suite's tools, in every CSV, chart and table.
+#[test]
+fn a_tool_variant_appears_beside_the_others() {
+    let reports = tmp("variant");
+    let ours = Path::new(env!("CARGO_BIN_EXE_asyncify-bench")).with_file_name("asyncify");
+    let variant = format!("twin={} -O2", ours.display());
+    for stage in ["sizes", "runtime", "report"] {
+        let out = bench()
+            .args([
+                stage,
+                "--only",
+                "primes",
+                "--repeats",
+                "1",
+                "--tool",
+                &variant,
+            ])
+            .arg("--reports")
+            .arg(&reports)
+            .output()
+            .unwrap();
+        succeeded(&out);
+    }
+    let sizes = csv_rows(&reports.join("sizes.csv"));
+    assert_eq!(sizes.len(), 1 + 3 * 6, "{sizes:?}");
+    for mode in ["worst", "list", "list-indirect"] {
+        let bytes = |tool: &str| {
+            let r = sizes
+                .iter()
+                .find(|r| r["mode"] == mode && r["tool"] == tool)
+                .unwrap_or_else(|| panic!("no {mode} {tool} row: {sizes:?}"));
+            assert_eq!(r["resumes"], "true", "{r:?}");
+            r["bytes"].clone()
+        };
+        // The variant was given the mode's flags: it made exactly our module.
+        assert_eq!(bytes("twin"), bytes("ours"), "{mode}");
+    }
+    let transform = csv_rows(&reports.join("transform.csv"));
+    assert_eq!(
+        transform.iter().filter(|r| r["tool"] == "twin").count(),
+        3,
+        "{transform:?}"
+    );
+    let runtime = csv_rows(&reports.join("runtime.csv"));
+    let twins: Vec<_> = runtime.iter().filter(|r| r["tool"] == "twin").collect();
+    assert_eq!(twins.len(), 3, "{runtime:?}");
+    for twin in twins {
+        let ours = runtime
+            .iter()
+            .find(|r| r["mode"] == twin["mode"] && r["tool"] == "ours")
+            .unwrap();
+        assert_eq!(twin["fuel"], ours["fuel"], "same module, same operations");
+    }
+    for chart in ["sizes", "runtime", "transform-time"] {
+        let svg = std::fs::read_to_string(reports.join(format!("{chart}.svg"))).unwrap();
+        assert!(svg.contains("twin"), "{chart}.svg has no twin series");
+    }
+    let html = std::fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(
+        html.contains("worst<br>twin"),
+        "the tables have twin columns"
+    );
+}
+
+#[test]
+fn a_bad_tool_is_named_and_nothing_is_written() {
+    for (arg, says) in [
+        ("twin", "`twin` is not NAME=COMMAND"),
+        ("ours=x", "`ours` is already a tool"),
+        ("a/b=x", "a tool name is letters"),
+        ("twin=", "`twin` has no command"),
+    ] {
+        let out = bench().args(["sizes", "--tool", arg]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--tool") && err.contains(says), "{arg}: {err}");
+    }
+    let dir = tmp("missing-tool");
+    let reports = dir.join("reports");
+    let out = bench()
+        .args([
+            "sizes",
+            "--repeats",
+            "1",
+            "--tool",
+            "gone=/no/such/asyncify",
+        ])
+        .arg("--programs")
+        .arg(primes_from_cache(&dir))
+        .arg("--reports")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("gone") && err.contains("/no/such/asyncify"),
+        "{err}"
+    );
+    assert!(!reports.join("sizes.csv").exists());
 }
