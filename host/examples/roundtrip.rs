@@ -1,13 +1,18 @@
-//! Measures one pause/resume round trip through `call_async` (unwind, await a ready future,
-//! rewind) at call depths 1 and 32, against the same calls without a pause. Prints medians
-//! and the spread (10th-90th percentile) over interleaved batches.
+//! Measures one pause/resume round trip (unwind, await a ready future, rewind) at call depths
+//! 1, 8 and 32, against the same calls without a pause: through `asyncify-host`'s
+//! `call_async`, and through the floor, a hand-written runtime for this one module (typed
+//! calls, a `func_wrap` import, the state kept in the store). Prints medians and the spread
+//! (10th-90th percentile) over batches interleaved across both runtimes.
 //!
 //! Run: `cargo run --release -p asyncify-host --example roundtrip`
 
 use std::time::Instant;
 
 use asyncify_host::{Buffer, Linker};
-use wasmtime::{Engine, FuncType, Module, Val, ValType};
+use wasmtime::{Caller, Engine, FuncType, Module, Store, TypedFunc, Val, ValType};
+
+const BUFFER: i32 = 0x10000;
+const BUFFER_SIZE: i32 = 0x8000;
 
 const MODULE: &str = r#"(module
   (import "env" "pause" (func $pause (param i32)))
@@ -29,6 +34,76 @@ const MODULE: &str = r#"(module
   (func (export "run") (param i32 i32 i32) (result i32)
     (call $down (local.get 0) (local.get 1) (local.get 2))))"#;
 
+/// The floor: what a runtime written for this module alone does per pause.
+struct Floor {
+    store: Store<FloorState>,
+    run: TypedFunc<(i32, i32, i32), i32>,
+    stop_unwind: TypedFunc<(), ()>,
+    start_rewind: TypedFunc<i32, ()>,
+}
+
+#[derive(Default)]
+struct FloorState {
+    start_unwind: Option<TypedFunc<i32, ()>>,
+    stop_rewind: Option<TypedFunc<(), ()>>,
+    memory: Option<wasmtime::Memory>,
+    /// The import paused and the host has not rewound yet / the rewind is under way.
+    unwinding: bool,
+    rewinding: bool,
+}
+
+impl Floor {
+    fn new(engine: &Engine, module: &Module) -> anyhow::Result<Floor> {
+        let mut linker = wasmtime::Linker::<FloorState>::new(engine);
+        linker.func_wrap(
+            "env",
+            "pause",
+            |mut caller: Caller<'_, FloorState>, _i: i32| -> wasmtime::Result<()> {
+                let s = caller.data_mut();
+                if s.rewinding {
+                    s.rewinding = false;
+                    let f = s.stop_rewind.clone().unwrap();
+                    return f.call(&mut caller, ());
+                }
+                s.unwinding = true;
+                let (f, memory) = (s.start_unwind.clone().unwrap(), s.memory.unwrap());
+                let mut header = [0u8; 8];
+                header[..4].copy_from_slice(&(BUFFER + 8).to_le_bytes());
+                header[4..].copy_from_slice(&(BUFFER + BUFFER_SIZE).to_le_bytes());
+                memory.write(&mut caller, BUFFER as usize, &header)?;
+                f.call(&mut caller, BUFFER)
+            },
+        )?;
+        let mut store = Store::new(engine, FloorState::default());
+        let instance = linker.instantiate(&mut store, module)?;
+        let start_unwind = instance.get_typed_func(&mut store, "asyncify_start_unwind")?;
+        let stop_rewind = instance.get_typed_func(&mut store, "asyncify_stop_rewind")?;
+        let memory = instance.get_memory(&mut store, "memory");
+        let s = store.data_mut();
+        (s.start_unwind, s.stop_rewind, s.memory) = (Some(start_unwind), Some(stop_rewind), memory);
+        Ok(Floor {
+            run: instance.get_typed_func(&mut store, "run")?,
+            stop_unwind: instance.get_typed_func(&mut store, "asyncify_stop_unwind")?,
+            start_rewind: instance.get_typed_func(&mut store, "asyncify_start_rewind")?,
+            store,
+        })
+    }
+
+    async fn call(&mut self, args: (i32, i32, i32)) -> anyhow::Result<i32> {
+        loop {
+            let r = self.run.call(&mut self.store, args)?;
+            if !self.store.data().unwinding {
+                return Ok(r);
+            }
+            self.store.data_mut().unwinding = false;
+            self.stop_unwind.call(&mut self.store, ())?;
+            std::future::ready(()).await;
+            self.store.data_mut().rewinding = true;
+            self.start_rewind.call(&mut self.store, BUFFER)?;
+        }
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -49,17 +124,19 @@ async fn main() -> anyhow::Result<()> {
         &module,
         (),
         Buffer::Fixed {
-            addr: 0x10000,
-            size: 0x8000,
+            addr: BUFFER as u32,
+            size: BUFFER_SIZE as u32,
         },
     )?;
+    let mut floor = Floor::new(&engine, &module)?;
     const PAUSES: i32 = 1000;
     const BATCHES: usize = 41;
-    println!("depth  ns/round trip (median)  p10..p90        (batches of {PAUSES} pauses)");
-    for depth in [1, 32] {
-        let mut per_pause = Vec::with_capacity(BATCHES);
+    println!("ns per round trip, median [p10..p90] over {BATCHES} interleaved batches of {PAUSES} pauses");
+    println!("depth  floor (hand-written)  asyncify-host         host / floor");
+    for depth in [1, 8, 32] {
+        let (mut host, mut low) = (Vec::new(), Vec::new());
         for _ in 0..BATCHES {
-            // Interleave: the same batch without pauses, then with, so drift hits both.
+            // Interleave: each runtime's batch without pauses, then with, so drift hits all.
             let t = Instant::now();
             inst.call_async("run", &[Val::I32(depth), Val::I32(PAUSES), Val::I32(0)])
                 .await?;
@@ -68,15 +145,22 @@ async fn main() -> anyhow::Result<()> {
             inst.call_async("run", &[Val::I32(depth), Val::I32(PAUSES), Val::I32(1)])
                 .await?;
             let paused = t.elapsed().as_nanos() as f64;
-            per_pause.push((paused - base) / PAUSES as f64);
+            host.push((paused - base) / PAUSES as f64);
+            let t = Instant::now();
+            floor.call((depth, PAUSES, 0)).await?;
+            let base = t.elapsed().as_nanos() as f64;
+            let t = Instant::now();
+            floor.call((depth, PAUSES, 1)).await?;
+            let paused = t.elapsed().as_nanos() as f64;
+            low.push((paused - base) / PAUSES as f64);
         }
-        per_pause.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        println!(
-            "{depth:>5}  {:>22.0}  {:.0}..{:.0}",
-            percentile(&per_pause, 0.5),
-            percentile(&per_pause, 0.1),
-            percentile(&per_pause, 0.9)
-        );
+        let show = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let m = percentile(v, 0.5);
+            (m, format!("{m:.0} [{:.0}..{:.0}]", percentile(v, 0.1), percentile(v, 0.9)))
+        };
+        let ((h, host), (f, low)) = (show(&mut host), show(&mut low));
+        println!("{depth:>5}  {low:<20}  {host:<20}  {:.2}", h / f);
     }
     Ok(())
 }
