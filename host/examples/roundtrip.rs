@@ -34,7 +34,8 @@ const MODULE: &str = r#"(module
   (func (export "run") (param i32 i32 i32) (result i32)
     (call $down (local.get 0) (local.get 1) (local.get 2))))"#;
 
-/// The floor: what a runtime written for this module alone does per pause.
+/// The floor: what a runtime written for this module alone does per pause. The import finds
+/// the exports it calls in its own closure (no clone per call) and the state is two flags.
 struct Floor {
     store: Store<FloorState>,
     run: TypedFunc<(i32, i32, i32), i32>,
@@ -44,43 +45,48 @@ struct Floor {
 
 #[derive(Default)]
 struct FloorState {
-    start_unwind: Option<TypedFunc<i32, ()>>,
-    stop_rewind: Option<TypedFunc<(), ()>>,
-    memory: Option<wasmtime::Memory>,
     /// The import paused and the host has not rewound yet / the rewind is under way.
     unwinding: bool,
     rewinding: bool,
 }
 
+struct FloorImports {
+    start_unwind: TypedFunc<i32, ()>,
+    stop_rewind: TypedFunc<(), ()>,
+    memory: wasmtime::Memory,
+}
+
 impl Floor {
     fn new(engine: &Engine, module: &Module) -> anyhow::Result<Floor> {
         let mut linker = wasmtime::Linker::<FloorState>::new(engine);
+        let imports = std::sync::Arc::new(std::sync::OnceLock::<FloorImports>::new());
+        let cell = imports.clone();
         linker.func_wrap(
             "env",
             "pause",
-            |mut caller: Caller<'_, FloorState>, _i: i32| -> wasmtime::Result<()> {
-                let s = caller.data_mut();
-                if s.rewinding {
-                    s.rewinding = false;
-                    let f = s.stop_rewind.clone().unwrap();
-                    return f.call(&mut caller, ());
+            move |mut caller: Caller<'_, FloorState>, _i: i32| -> wasmtime::Result<()> {
+                let imports = cell.get().unwrap();
+                if caller.data().rewinding {
+                    caller.data_mut().rewinding = false;
+                    return imports.stop_rewind.call(&mut caller, ());
                 }
-                s.unwinding = true;
-                let (f, memory) = (s.start_unwind.clone().unwrap(), s.memory.unwrap());
+                caller.data_mut().unwinding = true;
                 let mut header = [0u8; 8];
                 header[..4].copy_from_slice(&(BUFFER + 8).to_le_bytes());
                 header[4..].copy_from_slice(&(BUFFER + BUFFER_SIZE).to_le_bytes());
-                memory.write(&mut caller, BUFFER as usize, &header)?;
-                f.call(&mut caller, BUFFER)
+                imports
+                    .memory
+                    .write(&mut caller, BUFFER as usize, &header)?;
+                imports.start_unwind.call(&mut caller, BUFFER)
             },
         )?;
         let mut store = Store::new(engine, FloorState::default());
         let instance = linker.instantiate(&mut store, module)?;
-        let start_unwind = instance.get_typed_func(&mut store, "asyncify_start_unwind")?;
-        let stop_rewind = instance.get_typed_func(&mut store, "asyncify_stop_rewind")?;
-        let memory = instance.get_memory(&mut store, "memory");
-        let s = store.data_mut();
-        (s.start_unwind, s.stop_rewind, s.memory) = (Some(start_unwind), Some(stop_rewind), memory);
+        let _ = imports.set(FloorImports {
+            start_unwind: instance.get_typed_func(&mut store, "asyncify_start_unwind")?,
+            stop_rewind: instance.get_typed_func(&mut store, "asyncify_stop_rewind")?,
+            memory: instance.get_memory(&mut store, "memory").unwrap(),
+        });
         Ok(Floor {
             run: instance.get_typed_func(&mut store, "run")?,
             stop_unwind: instance.get_typed_func(&mut store, "asyncify_stop_unwind")?,
@@ -129,12 +135,24 @@ async fn main() -> anyhow::Result<()> {
         },
     )?;
     let mut floor = Floor::new(&engine, &module)?;
+    // The same through the typed API: a typed import and a typed export call.
+    let mut typed_linker = Linker::<()>::new(&engine);
+    typed_linker.func_wrap_async("env", "pause", |_, (_i,): (i32,)| async { Ok(()) })?;
+    let mut typed = typed_linker.instantiate(
+        &module,
+        (),
+        Buffer::Fixed {
+            addr: BUFFER as u32,
+            size: BUFFER_SIZE as u32,
+        },
+    )?;
+    let run = typed.typed_func::<(i32, i32, i32), i32>("run")?;
     const PAUSES: i32 = 1000;
     const BATCHES: usize = 41;
     println!("ns per round trip, median [p10..p90] over {BATCHES} interleaved batches of {PAUSES} pauses");
-    println!("depth  floor (hand-written)  asyncify-host         host / floor");
+    println!("depth  floor (hand-written)  asyncify-host typed   asyncify-host untyped  typed / floor  untyped / floor");
     for depth in [1, 8, 32] {
-        let (mut host, mut low) = (Vec::new(), Vec::new());
+        let (mut host, mut low, mut typed_host) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..BATCHES {
             // Interleave: each runtime's batch without pauses, then with, so drift hits all.
             let t = Instant::now();
@@ -153,14 +171,33 @@ async fn main() -> anyhow::Result<()> {
             floor.call((depth, PAUSES, 1)).await?;
             let paused = t.elapsed().as_nanos() as f64;
             low.push((paused - base) / PAUSES as f64);
+            let t = Instant::now();
+            typed.call_typed_async(&run, (depth, PAUSES, 0)).await?;
+            let base = t.elapsed().as_nanos() as f64;
+            let t = Instant::now();
+            typed.call_typed_async(&run, (depth, PAUSES, 1)).await?;
+            let paused = t.elapsed().as_nanos() as f64;
+            typed_host.push((paused - base) / PAUSES as f64);
         }
         let show = |v: &mut Vec<f64>| {
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
             let m = percentile(v, 0.5);
-            (m, format!("{m:.0} [{:.0}..{:.0}]", percentile(v, 0.1), percentile(v, 0.9)))
+            (
+                m,
+                format!(
+                    "{m:.0} [{:.0}..{:.0}]",
+                    percentile(v, 0.1),
+                    percentile(v, 0.9)
+                ),
+            )
         };
         let ((h, host), (f, low)) = (show(&mut host), show(&mut low));
-        println!("{depth:>5}  {low:<20}  {host:<20}  {:.2}", h / f);
+        let (t, typed_host) = show(&mut typed_host);
+        println!(
+            "{depth:>5}  {low:<20}  {typed_host:<20}  {host:<21}  {:<13.2}  {:.2}",
+            t / f,
+            h / f
+        );
     }
     Ok(())
 }

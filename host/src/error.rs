@@ -9,6 +9,8 @@ pub enum Error {
     NotAsyncified { missing: String },
     #[error("the module has no export `{0}`")]
     MissingExport(String),
+    #[error("export `{name}` does not have the type asked for: {message}")]
+    ExportType { name: String, message: String },
     #[error("instantiation failed: {0:#}")]
     Instantiate(wasmtime::Error),
     #[error(

@@ -4,10 +4,15 @@
 //! buffer and later rewind it. This crate is the runtime that drives that protocol from Rust,
 //! the way Emscripten's `Asyncify.handleSleep` does from JavaScript:
 //!
-//! - [`Linker::func_async`] registers an import whose Rust implementation returns a future.
-//!   When wasm calls it, the host starts the future, unwinds the wasm stack, awaits the future
-//!   (other tasks run meanwhile), rewinds, and hands the future's result to the import's second
-//!   call. [`Instance::call_async`] hides the double call completely.
+//! - [`Linker::func_wrap_async`] registers a typed import whose Rust implementation returns a
+//!   future, in the style of wasmtime's `func_wrap`. When wasm calls it, the host starts the
+//!   future, unwinds the wasm stack, awaits the future (other tasks run meanwhile), rewinds,
+//!   and hands the future's result to the import's second call.
+//!   [`Instance::call_typed_async`] (or the untyped [`Instance::call_async`]) hides the double
+//!   call completely. [`Linker::func_wrap_maybe_async`] decides per call whether to pause (CPU
+//!   budgets); a call that does not pause allocates nothing. [`Linker::func_async`] and
+//!   [`Linker::func_maybe_async`] are the untyped forms, for embedders that only know the
+//!   types at run time.
 //! - [`Linker::func_yield`] registers a *yield point* for schedulers and CPU budgets:
 //!   [`Instance::resume`] runs a [`Coroutine`] until it yields and gives control back; several
 //!   coroutines share one instance, each with its own unwind buffer.
@@ -19,19 +24,18 @@
 //!   for the `asyncify-run` command.
 //!
 //! ```no_run
-//! # async fn demo(engine: &wasmtime::Engine, module: &wasmtime::Module) -> wasmtime::Result<()> {
+//! # async fn demo(engine: &wasmtime::Engine, module: &wasmtime::Module) -> Result<(), asyncify_host::Error> {
 //! use asyncify_host::{Buffer, Linker};
-//! use wasmtime::{FuncType, Val, ValType};
 //! let mut linker = Linker::<()>::new(engine);
-//! linker.func_async("env", "sleep", FuncType::new(engine, [ValType::I32], []), |_caller, args| {
-//!     let ms = args[0].unwrap_i32() as u64;
-//!     Box::pin(async move {
-//!         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-//!         Ok(vec![])
+//! linker
+//!     .func_wrap_async("env", "sleep", |_caller, (ms,): (u32,)| async move {
+//!         tokio::time::sleep(std::time::Duration::from_millis(ms.into())).await;
+//!         Ok(())
 //!     })
-//! })?;
+//!     .map_err(asyncify_host::Error::Instantiate)?;
 //! let mut instance = linker.instantiate(module, (), Buffer::Fixed { addr: 16, size: 1024 })?;
-//! instance.call_async("main", &[]).await?;
+//! let main = instance.typed_func::<(), ()>("main")?;
+//! instance.call_typed_async(&main, ()).await?;
 //! # Ok(()) }
 //! ```
 #![deny(unsafe_code)]
@@ -40,9 +44,11 @@ pub mod check;
 mod error;
 pub mod wasi;
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 pub use error::Error;
 use wasmtime::{Caller, Engine, FuncType, Module, Store, TypedFunc, Val};
@@ -61,12 +67,13 @@ pub fn recommended_config() -> wasmtime::Config {
 /// What an async import returns: a future with the import's results.
 pub type ImportFuture = Pin<Box<dyn Future<Output = wasmtime::Result<Vec<Val>>> + Send + 'static>>;
 
-/// What an import registered with [`Linker::func_maybe_async`] decides on each call.
-pub enum Reply {
+/// What an import that may pause decides on each call: [`Linker::func_maybe_async`] (untyped,
+/// the defaults) and [`Linker::func_wrap_maybe_async`] (typed results `R`, future `F`).
+pub enum Reply<R = Vec<Val>, F = ImportFuture> {
     /// Return these results at once: no pause, nothing unwinds.
-    Now(Vec<Val>),
+    Now(R),
     /// Pause: unwind, await this future, rewind, return its results.
-    Later(ImportFuture),
+    Later(F),
 }
 
 /// Where an unwind buffer lives in the module's memory. The first 8 bytes hold Asyncify's data
@@ -95,33 +102,97 @@ struct RuntimeState {
     /// Address and size of the buffer of the call or coroutine that is running.
     buffer: u32,
     buffer_size: u32,
-    /// The import that paused (its index) and, for async imports, its future.
+    /// The import that paused (its index).
     paused: Option<usize>,
-    future: Option<ImportFuture>,
+    /// The paused async import's future and, once the host has awaited it, its results.
+    pending: Option<Pin<Box<dyn Pending>>>,
+    /// The last one, for the next pause to reuse.
+    spare: Option<Pin<Box<dyn Pending>>>,
     /// Arguments of the yield import that paused, for the step-wise API.
     yielded: Option<Vec<Val>>,
-    /// The results the paused import returns when it is re-entered during the rewind.
-    results: Option<Vec<Val>>,
+    /// What the yield import returns when it is re-entered (given to `resume`).
+    resumed: Option<Vec<Val>>,
+    /// The host started a rewind that has not reached its import yet.
+    rewinding: bool,
     /// A typed error raised inside an import, reported instead of wasmtime's generic one.
     error: Option<Error>,
     imports: Arc<Vec<String>>,
-    /// The module's `asyncify_start_unwind`, `asyncify_stop_rewind` and memory.
-    start_unwind: Option<TypedFunc<i32, ()>>,
-    stop_rewind: Option<TypedFunc<(), ()>>,
-    memory: Option<wasmtime::Memory>,
     /// Every call into wasm is an async wasmtime call ([`Linker::use_async_calls`]).
     async_calls: bool,
 }
 
+/// A paused import's future, with a place for its results once it is ready. Typed imports get
+/// their results back without converting them to `Val`s, and the allocation is reused by the
+/// next pause of an import with the same future type (so a loop of pauses allocates once).
+trait Pending: Send {
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<wasmtime::Result<()>>;
+    /// `&mut Option<R>` for the import's result type `R`.
+    fn results(self: Pin<&mut Self>) -> &mut dyn Any;
+    /// Takes the future out of `fut` (an `&mut Option<F>`) if it is of this one's type.
+    fn refill(self: Pin<&mut Self>, fut: &mut dyn Any);
+}
+
+pin_project_lite::pin_project! {
+    struct PendingImport<F, R> {
+        #[pin]
+        fut: Option<F>,
+        results: Option<R>,
+    }
+}
+
+impl<F, R> Pending for PendingImport<F, R>
+where
+    F: Future<Output = wasmtime::Result<R>> + Send + 'static,
+    R: Send + 'static,
+{
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<wasmtime::Result<()>> {
+        let mut this = self.project();
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let Poll::Ready(r) = fut.poll(cx) else {
+            return Poll::Pending;
+        };
+        this.fut.set(None);
+        Poll::Ready(r.map(|r| *this.results = Some(r)))
+    }
+
+    fn results(self: Pin<&mut Self>) -> &mut dyn Any {
+        self.project().results
+    }
+
+    fn refill(self: Pin<&mut Self>, fut: &mut dyn Any) {
+        if let Some(fut) = fut.downcast_mut::<Option<F>>() {
+            let mut this = self.project();
+            this.fut.set(fut.take());
+            *this.results = None;
+        }
+    }
+}
+
 type AsyncFn<T> = dyn Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> Reply + Send + Sync + 'static;
 
+/// What a pausing import calls in wasm, found once per instance after instantiation. The
+/// import's closure holds it, so a call clones nothing.
+struct ImportApi {
+    start_unwind: TypedFunc<i32, ()>,
+    stop_rewind: TypedFunc<(), ()>,
+    memory: wasmtime::Memory,
+}
+
+type ApiCell = Arc<OnceLock<ImportApi>>;
+
+/// Defines one pausing import in a wasmtime linker, in the linker's call mode (async or not).
+type Define<T> =
+    Arc<dyn Fn(&mut wasmtime::Linker<Ctx<T>>, bool, ApiCell) -> wasmtime::Result<()> + Send + Sync>;
+
 /// A wasmtime linker for asyncified modules. Sync imports and WASI go through
-/// [`Linker::inner`]; pausing imports through [`Linker::func_async`] and
-/// [`Linker::func_yield`].
+/// [`Linker::inner`]; pausing imports through [`Linker::func_wrap_async`] (typed),
+/// [`Linker::func_async`] (untyped) and [`Linker::func_yield`].
 pub struct Linker<T: 'static> {
     inner: wasmtime::Linker<Ctx<T>>,
     imports: Vec<String>,
-    pausing: Vec<Pausing<T>>,
+    pausing: Vec<Define<T>>,
     async_calls: bool,
 }
 
@@ -142,8 +213,71 @@ impl<T: Send + 'static> Linker<T> {
         &mut self.inner
     }
 
-    /// An import implemented by a future. `f` runs synchronously when wasm calls the import
-    /// (it may read and write memory through the caller) and returns the future to await.
+    /// A typed import implemented by a future, like wasmtime's `func_wrap`:
+    /// `|caller, (ms,): (u32,)| async move { sleep(ms).await; Ok(()) }`. `f` runs
+    /// synchronously when wasm calls the import (it may use the caller's memory) and returns
+    /// the future; the call unwinds, the host awaits the future, rewinds, and the import's
+    /// re-entry returns the future's results.
+    pub fn func_wrap_async<P, R, Fut>(
+        &mut self,
+        module: &str,
+        name: &str,
+        f: impl Fn(&mut Caller<'_, Ctx<T>>, P) -> Fut + Send + Sync + 'static,
+    ) -> wasmtime::Result<&mut Self>
+    where
+        P: ImportParams,
+        R: ImportResults,
+        Fut: Future<Output = wasmtime::Result<R>> + Send + 'static,
+    {
+        self.func_wrap_maybe_async(module, name, move |caller, params| {
+            Reply::Later(f(caller, params))
+        })
+    }
+
+    /// A typed import that decides on each call whether to pause ([`Reply::Now`]: return at
+    /// once, with no allocation and no `Val`; [`Reply::Later`]: pause and await). For CPU
+    /// budgets: `|_, (): ()| if budget_spent() { Reply::Later(async { yield_now().await; Ok(()) })
+    /// } else { Reply::Now(()) }`.
+    pub fn func_wrap_maybe_async<P, R, Fut>(
+        &mut self,
+        module: &str,
+        name: &str,
+        f: impl Fn(&mut Caller<'_, Ctx<T>>, P) -> Reply<R, Fut> + Send + Sync + 'static,
+    ) -> wasmtime::Result<&mut Self>
+    where
+        P: ImportParams,
+        R: ImportResults,
+        Fut: Future<Output = wasmtime::Result<R>> + Send + 'static,
+    {
+        let index = self.add_import(module, name);
+        let f = Arc::new(f);
+        let (module, name) = (module.to_string(), name.to_string());
+        self.pausing.push(Arc::new(move |linker, async_calls, api| {
+            let f = f.clone();
+            if async_calls {
+                linker.func_wrap_async(&module, &name, move |mut caller, params: P| {
+                    let (f, api) = (f.clone(), api.clone());
+                    Box::new(async move {
+                        let (r, nested) = enter(&mut caller, index, &api, |c| f(c, params))?;
+                        nested.run_async(&mut caller, &api).await?;
+                        Ok(r)
+                    })
+                })?;
+            } else {
+                P::wrap(linker, &module, &name, move |mut caller, params| {
+                    let (r, nested) = enter(&mut caller, index, &api, |c| f(c, params))?;
+                    nested.run(&mut caller, &api)?;
+                    Ok(r)
+                })?;
+            }
+            Ok(())
+        }));
+        Ok(self)
+    }
+
+    /// An untyped import implemented by a future (for embedders that only know the type at
+    /// run time). `f` runs synchronously when wasm calls the import (it may read and write
+    /// memory through the caller) and returns the future to await.
     pub fn func_async(
         &mut self,
         module: &str,
@@ -156,10 +290,8 @@ impl<T: Send + 'static> Linker<T> {
         })
     }
 
-    /// An import that decides on each call whether to pause: [`Reply::Now`] returns at once
-    /// (as cheap as an ordinary import: nothing unwinds), [`Reply::Later`] pauses like
-    /// [`Linker::func_async`]. For example a CPU budget that pauses every millionth call, or a
-    /// sleep of zero that need not pause.
+    /// An untyped import that decides on each call whether to pause: [`Reply::Now`] returns
+    /// at once (nothing unwinds), [`Reply::Later`] pauses like [`Linker::func_async`].
     pub fn func_maybe_async(
         &mut self,
         module: &str,
@@ -183,6 +315,11 @@ impl<T: Send + 'static> Linker<T> {
         self.pausing(module, name, ty, None)
     }
 
+    fn add_import(&mut self, module: &str, name: &str) -> usize {
+        self.imports.push(format!("{module}.{name}"));
+        self.imports.len() - 1
+    }
+
     fn pausing(
         &mut self,
         module: &str,
@@ -190,21 +327,42 @@ impl<T: Send + 'static> Linker<T> {
         ty: FuncType,
         f: Option<Arc<AsyncFn<T>>>,
     ) -> wasmtime::Result<&mut Self> {
-        let index = self.imports.len();
-        self.imports.push(format!("{module}.{name}"));
+        let index = self.add_import(module, name);
         let results = ty
             .results()
             .map(|t| Val::default_for_ty(&t).unwrap_or(Val::I32(0)))
             .collect();
-        self.pausing.push(Pausing {
-            module: module.to_string(),
-            name: name.to_string(),
-            ty,
+        let def = Arc::new(Pausing {
             index,
             full: format!("{module}.{name}").into(),
             results,
             f,
         });
+        let (module, name) = (module.to_string(), name.to_string());
+        self.pausing.push(Arc::new(move |linker, async_calls, api| {
+            let def = def.clone();
+            if async_calls {
+                linker.func_new_async(
+                    &module,
+                    &name,
+                    ty.clone(),
+                    move |mut caller, args, out| {
+                        let (def, api) = (def.clone(), api.clone());
+                        Box::new(async move {
+                            def.enter(&mut caller, &api, args, out)?
+                                .run_async(&mut caller, &api)
+                                .await
+                        })
+                    },
+                )?;
+            } else {
+                linker.func_new(&module, &name, ty.clone(), move |mut caller, args, out| {
+                    def.enter(&mut caller, &api, args, out)?
+                        .run(&mut caller, &api)
+                })?;
+            }
+            Ok(())
+        }));
         Ok(self)
     }
 
@@ -226,60 +384,12 @@ impl<T: Send + 'static> Linker<T> {
         buffer: Buffer,
     ) -> Result<Instance<T>, Error> {
         // The pausing imports call into wasm (to start an unwind or stop a rewind): as async
-        // host functions when calls are async, as plain ones otherwise.
+        // host functions when calls are async, as plain ones otherwise. They find what they
+        // call in `api`, filled once the instance exists.
         let mut linker = self.inner.clone();
-        for p in &self.pausing {
-            let def = Arc::new(p.clone());
-            if self.async_calls {
-                linker.func_new_async(
-                    &p.module,
-                    &p.name,
-                    p.ty.clone(),
-                    move |mut caller, args, out| {
-                        let def = def.clone();
-                        Box::new(async move {
-                            match def.enter(&mut caller, args, out)? {
-                                Nested::None => {}
-                                Nested::StartUnwind(buffer) => {
-                                    let f = caller.data().rt.start_unwind.clone();
-                                    f.expect("found at instantiation")
-                                        .call_async(&mut caller, buffer)
-                                        .await?
-                                }
-                                Nested::StopRewind => {
-                                    let f = caller.data().rt.stop_rewind.clone();
-                                    f.expect("found at instantiation")
-                                        .call_async(&mut caller, ())
-                                        .await?
-                                }
-                            }
-                            Ok(())
-                        })
-                    },
-                )
-            } else {
-                linker.func_new(
-                    &p.module,
-                    &p.name,
-                    p.ty.clone(),
-                    move |mut caller, args, out| {
-                        match def.enter(&mut caller, args, out)? {
-                            Nested::None => {}
-                            Nested::StartUnwind(buffer) => {
-                                let f = caller.data().rt.start_unwind.clone();
-                                f.expect("found at instantiation")
-                                    .call(&mut caller, buffer)?
-                            }
-                            Nested::StopRewind => {
-                                let f = caller.data().rt.stop_rewind.clone();
-                                f.expect("found at instantiation").call(&mut caller, ())?
-                            }
-                        }
-                        Ok(())
-                    },
-                )
-            }
-            .map_err(Error::Instantiate)?;
+        let api: ApiCell = Arc::default();
+        for define in &self.pausing {
+            define(&mut linker, self.async_calls, api.clone()).map_err(Error::Instantiate)?;
         }
         let rt = RuntimeState {
             imports: Arc::new(self.imports.clone()),
@@ -293,11 +403,12 @@ impl<T: Send + 'static> Linker<T> {
             linker.instantiate(&mut store, module)
         }
         .map_err(Error::Instantiate)?;
-        let api = Api::find(&mut store, &instance)?;
+        let (host_api, import_api) = Api::find(&mut store, &instance)?;
+        let _ = api.set(import_api);
         let mut inst = Instance {
             store,
             instance,
-            api,
+            api: host_api,
             buffer: (0, 0),
         };
         inst.buffer = inst.allocate(&buffer)?;
@@ -305,31 +416,54 @@ impl<T: Send + 'static> Linker<T> {
     }
 }
 
-/// A pausing import, registered into the wasmtime linker at instantiation.
-struct Pausing<T: 'static> {
-    module: String,
-    name: String,
-    ty: FuncType,
-    index: usize,
-    full: Arc<str>,
-    results: Arc<[Val]>,
-    /// `None`: a yield point.
-    f: Option<Arc<AsyncFn<T>>>,
+/// Parameter lists of typed imports: `()`, `(A,)`, `(A, B)`, ... of wasm value types (up to
+/// 10), as in wasmtime's `func_wrap`.
+pub trait ImportParams: wasmtime::WasmTyList + Send + Sized + 'static {
+    /// Defines `f`, taking the parameters as one tuple, with wasmtime's typed `func_wrap`.
+    #[doc(hidden)]
+    fn wrap<T: 'static, R: wasmtime::WasmRet>(
+        linker: &mut wasmtime::Linker<T>,
+        module: &str,
+        name: &str,
+        f: impl Fn(Caller<'_, T>, Self) -> wasmtime::Result<R> + Send + Sync + 'static,
+    ) -> wasmtime::Result<()>;
 }
 
-impl<T: 'static> Clone for Pausing<T> {
-    fn clone(&self) -> Self {
-        Pausing {
-            module: self.module.clone(),
-            name: self.name.clone(),
-            ty: self.ty.clone(),
-            index: self.index,
-            full: self.full.clone(),
-            results: self.results.clone(),
-            f: self.f.clone(),
+macro_rules! import_params {
+    ($($a:ident)*) => {
+        impl<$($a: wasmtime::WasmTy + 'static),*> ImportParams for ($($a,)*) {
+            #[allow(non_snake_case)]
+            fn wrap<T: 'static, R: wasmtime::WasmRet>(
+                linker: &mut wasmtime::Linker<T>,
+                module: &str,
+                name: &str,
+                f: impl Fn(Caller<'_, T>, Self) -> wasmtime::Result<R> + Send + Sync + 'static,
+            ) -> wasmtime::Result<()> {
+                linker.func_wrap(module, name, move |caller: Caller<'_, T>, $($a: $a),*| {
+                    f(caller, ($($a,)*))
+                })?;
+                Ok(())
+            }
         }
-    }
+    };
 }
+import_params!();
+import_params!(A1);
+import_params!(A1 A2);
+import_params!(A1 A2 A3);
+import_params!(A1 A2 A3 A4);
+import_params!(A1 A2 A3 A4 A5);
+import_params!(A1 A2 A3 A4 A5 A6);
+import_params!(A1 A2 A3 A4 A5 A6 A7);
+import_params!(A1 A2 A3 A4 A5 A6 A7 A8);
+import_params!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+import_params!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+
+/// Result types of typed imports: what wasmtime's `func_wrap` returns (`()`, `i32`,
+/// `(i32, i64)`, ...). `Default` gives the value an import returns while it unwinds (the
+/// module ignores it).
+pub trait ImportResults: wasmtime::WasmRet + Default + Send + 'static {}
+impl<R: wasmtime::WasmRet + Default + Send + 'static> ImportResults for R {}
 
 /// The call into wasm a pausing import makes before it returns.
 enum Nested {
@@ -338,53 +472,143 @@ enum Nested {
     StopRewind,
 }
 
+impl Nested {
+    fn run<T>(self, caller: &mut Caller<'_, Ctx<T>>, api: &ApiCell) -> wasmtime::Result<()> {
+        let api = api.get().expect("set at instantiation");
+        match self {
+            Nested::None => Ok(()),
+            Nested::StartUnwind(buffer) => api.start_unwind.call(caller, buffer),
+            Nested::StopRewind => api.stop_rewind.call(caller, ()),
+        }
+    }
+
+    async fn run_async<T: Send>(
+        self,
+        caller: &mut Caller<'_, Ctx<T>>,
+        api: &ApiCell,
+    ) -> wasmtime::Result<()> {
+        let api = api.get().expect("set at instantiation");
+        match self {
+            Nested::None => Ok(()),
+            Nested::StartUnwind(buffer) => api.start_unwind.call_async(caller, buffer).await,
+            Nested::StopRewind => api.stop_rewind.call_async(caller, ()).await,
+        }
+    }
+}
+
+/// A call of pausing import `index`, up to the call into wasm it needs. Only the host starts
+/// rewinds, so it knows the state without asking wasm: on the re-entry during a rewind, the
+/// results the host awaited; otherwise `call`'s reply, and for a pause, the unwind.
+fn enter<T, R, F>(
+    caller: &mut Caller<'_, Ctx<T>>,
+    index: usize,
+    api: &ApiCell,
+    call: impl FnOnce(&mut Caller<'_, Ctx<T>>) -> Reply<R, F>,
+) -> wasmtime::Result<(R, Nested)>
+where
+    R: Default + Send + 'static,
+    F: Future<Output = wasmtime::Result<R>> + Send + 'static,
+{
+    if caller.data().rt.rewinding {
+        let rt = &mut caller.data_mut().rt;
+        rewound_into(rt, index)?;
+        let mut pending = rt.pending.take();
+        let results = pending
+            .as_mut()
+            .and_then(|p| p.as_mut().results().downcast_mut::<Option<R>>()?.take());
+        rt.spare = pending;
+        let results = results.ok_or_else(|| wasmtime::format_err!("no results to rewind with"))?;
+        return Ok((results, Nested::StopRewind));
+    }
+    match call(caller) {
+        Reply::Now(r) => Ok((r, Nested::None)),
+        Reply::Later(fut) => {
+            let rt = &mut caller.data_mut().rt;
+            let mut fut = Some(fut);
+            if let Some(mut spare) = rt.spare.take() {
+                spare.as_mut().refill(&mut fut);
+                if fut.is_none() {
+                    rt.pending = Some(spare);
+                }
+            }
+            if fut.is_some() {
+                rt.pending = Some(Box::pin(PendingImport { fut, results: None }));
+            }
+            Ok((R::default(), begin_unwind(caller, index, api)?))
+        }
+    }
+}
+
+/// Checks the rewind re-entered the import that paused, and ends the rewind's bookkeeping.
+fn rewound_into(rt: &mut RuntimeState, index: usize) -> wasmtime::Result<()> {
+    if rt.paused != Some(index) {
+        let expected = rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
+        rt.error = Some(Error::WrongRewind {
+            expected,
+            got: rt.imports[index].clone(),
+        });
+        wasmtime::bail!("rewound into the wrong import");
+    }
+    rt.paused = None;
+    rt.rewinding = false;
+    Ok(())
+}
+
+/// Records the pause and writes the buffer's header; the import then starts the unwind.
+fn begin_unwind<T>(
+    caller: &mut Caller<'_, Ctx<T>>,
+    index: usize,
+    api: &ApiCell,
+) -> wasmtime::Result<Nested> {
+    let rt = &mut caller.data_mut().rt;
+    rt.paused = Some(index);
+    let (buffer, size) = (rt.buffer, rt.buffer_size);
+    let mut header = [0u8; 8];
+    header[..4].copy_from_slice(&(buffer + 8).to_le_bytes());
+    header[4..].copy_from_slice(&(buffer + size).to_le_bytes());
+    let memory = api.get().expect("set at instantiation").memory;
+    memory.write(&mut *caller, buffer as usize, &header)?;
+    Ok(Nested::StartUnwind(buffer as i32))
+}
+
+/// An untyped pausing import (or yield point), registered into the wasmtime linker at
+/// instantiation.
+struct Pausing<T: 'static> {
+    index: usize,
+    full: Arc<str>,
+    /// What the import returns while it unwinds.
+    results: Arc<[Val]>,
+    /// `None`: a yield point.
+    f: Option<Arc<AsyncFn<T>>>,
+}
+
 impl<T: 'static> Pausing<T> {
-    /// A call of the import, up to the call into wasm it needs.
     fn enter(
         &self,
         caller: &mut Caller<'_, Ctx<T>>,
+        api: &ApiCell,
         args: &[Val],
         out: &mut [Val],
     ) -> wasmtime::Result<Nested> {
-        // Only the host starts rewinds (and hands over the results for the re-entered import
-        // then), so it knows the state without asking wasm.
-        if caller.data().rt.results.is_none() {
-            match &self.f {
-                Some(f) => match f(caller, args) {
-                    Reply::Now(values) => {
-                        check_arity(caller, &self.full, &values, out.len())?;
-                        out.clone_from_slice(&values);
-                        return Ok(Nested::None);
-                    }
-                    Reply::Later(fut) => caller.data_mut().rt.future = Some(fut),
-                },
-                None => caller.data_mut().rt.yielded = Some(args.to_vec()),
+        let (values, nested) = match &self.f {
+            Some(f) => enter(caller, self.index, api, |c| f(c, args))?,
+            None if caller.data().rt.rewinding => {
+                let rt = &mut caller.data_mut().rt;
+                rewound_into(rt, self.index)?;
+                (rt.resumed.take().unwrap_or_default(), Nested::StopRewind)
             }
-            caller.data_mut().rt.paused = Some(self.index);
-            let (buffer, size) = (caller.data().rt.buffer, caller.data().rt.buffer_size);
-            let memory = caller.data().rt.memory.expect("found at instantiation");
-            let mut header = [0u8; 8];
-            header[..4].copy_from_slice(&(buffer + 8).to_le_bytes());
-            header[4..].copy_from_slice(&(buffer + size).to_le_bytes());
-            memory.write(&mut *caller, buffer as usize, &header)?;
+            None => {
+                caller.data_mut().rt.yielded = Some(args.to_vec());
+                (Vec::new(), begin_unwind(caller, self.index, api)?)
+            }
+        };
+        if let Nested::StartUnwind(_) = nested {
             out.clone_from_slice(&self.results);
-            Ok(Nested::StartUnwind(buffer as i32))
         } else {
-            let rt = &mut caller.data_mut().rt;
-            if rt.paused != Some(self.index) {
-                let expected = rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
-                rt.error = Some(Error::WrongRewind {
-                    expected,
-                    got: self.full.to_string(),
-                });
-                wasmtime::bail!("rewound into the wrong import");
-            }
-            rt.paused = None;
-            let values = rt.results.take().unwrap_or_default();
             check_arity(caller, &self.full, &values, out.len())?;
             out.clone_from_slice(&values);
-            Ok(Nested::StopRewind)
         }
+        Ok(nested)
     }
 }
 
@@ -405,46 +629,52 @@ fn check_arity<T>(
     Ok(())
 }
 
+/// The exports the host calls itself.
 struct Api {
     stop_unwind: TypedFunc<(), ()>,
     start_rewind: TypedFunc<i32, ()>,
 }
 
 impl Api {
-    fn find<T>(store: &mut Store<Ctx<T>>, instance: &wasmtime::Instance) -> Result<Api, Error> {
-        let missing = |name: &str| Error::NotAsyncified {
-            missing: name.to_string(),
-        };
-        let stop_unwind = instance
-            .get_typed_func(&mut *store, "asyncify_stop_unwind")
-            .map_err(|_| missing("asyncify_stop_unwind"))?;
-        let start_rewind = instance
-            .get_typed_func(&mut *store, "asyncify_start_rewind")
-            .map_err(|_| missing("asyncify_start_rewind"))?;
+    fn find<T>(
+        store: &mut Store<Ctx<T>>,
+        instance: &wasmtime::Instance,
+    ) -> Result<(Api, ImportApi), Error> {
         instance
             .get_func(&mut *store, "asyncify_get_state")
-            .ok_or_else(|| missing("asyncify_get_state"))?;
-        // What the pausing imports call, found once.
-        store.data_mut().rt.start_unwind = Some(
-            instance
-                .get_typed_func(&mut *store, "asyncify_start_unwind")
-                .map_err(|_| missing("asyncify_start_unwind"))?,
-        );
-        store.data_mut().rt.stop_rewind = Some(
-            instance
-                .get_typed_func(&mut *store, "asyncify_stop_rewind")
-                .map_err(|_| missing("asyncify_stop_rewind"))?,
-        );
-        store.data_mut().rt.memory = Some(
-            instance
+            .ok_or_else(|| Error::NotAsyncified {
+                missing: "asyncify_get_state".into(),
+            })?;
+        let api = Api {
+            stop_unwind: export(store, instance, "asyncify_stop_unwind")?,
+            start_rewind: export(store, instance, "asyncify_start_rewind")?,
+        };
+        let imports = ImportApi {
+            start_unwind: export(store, instance, "asyncify_start_unwind")?,
+            stop_rewind: export(store, instance, "asyncify_stop_rewind")?,
+            memory: instance
                 .get_memory(&mut *store, "memory")
                 .ok_or_else(|| Error::MissingExport("memory".into()))?,
-        );
-        Ok(Api {
-            stop_unwind,
-            start_rewind,
-        })
+        };
+        Ok((api, imports))
     }
+}
+
+/// The runtime export `name`, typed.
+fn export<T, P, R>(
+    store: &mut Store<Ctx<T>>,
+    instance: &wasmtime::Instance,
+    name: &str,
+) -> Result<TypedFunc<P, R>, Error>
+where
+    P: wasmtime::WasmParams,
+    R: wasmtime::WasmResults,
+{
+    let missing = || Error::NotAsyncified {
+        missing: name.to_string(),
+    };
+    let f = instance.get_func(&mut *store, name).ok_or_else(missing)?;
+    f.typed(&*store).map_err(|_| missing())
 }
 
 /// An instance of an asyncified module.
@@ -545,11 +775,7 @@ impl<T: Send + 'static> Instance<T> {
         P: wasmtime::WasmParams + Send + Sync,
         R: wasmtime::WasmResults + Send + Sync,
     {
-        if self.store.data().rt.async_calls {
-            block_on(f.call_async(&mut self.store, params))
-        } else {
-            f.call(&mut self.store, params)
-        }
+        typed_call(&mut self.store, f, params)
     }
 
     fn func(&mut self, name: &str) -> Result<wasmtime::Func, Error> {
@@ -565,52 +791,46 @@ impl<T: Send + 'static> Instance<T> {
             .collect()
     }
 
-    /// Runs `func` once (on wasmtime's async call path, where the pausing imports and async
-    /// WASI run); returns its results, or `None` when it returned because it unwound.
+    /// Runs `func` once; returns its results, or `None` when it returned because it unwound.
     async fn run_once(
         &mut self,
         func: wasmtime::Func,
         args: &[Val],
         mut out: Vec<Val>,
-        rewinding: bool,
     ) -> Result<Option<Vec<Val>>, Error> {
         let result = if self.store.data().rt.async_calls {
             func.call_async(&mut self.store, args, &mut out).await
         } else {
             func.call(&mut self.store, args, &mut out)
         };
-        self.after_run(result, out, rewinding)
+        self.after_run(result.map(|()| out))
     }
 
-    fn after_run(
-        &mut self,
-        result: wasmtime::Result<()>,
-        out: Vec<Val>,
-        rewinding: bool,
-    ) -> Result<Option<Vec<Val>>, Error> {
+    /// What a call into wasm came to: its results, `None` when it unwound (the unwind is
+    /// stopped), or the error, typed.
+    fn after_run<R>(&mut self, result: wasmtime::Result<R>) -> Result<Option<R>, Error> {
         // The host tracks the state itself (no call into wasm): an import that paused left
-        // its index in `paused`; a rewind that has not reached its import yet still holds the
-        // results it will return.
-        let rt = &self.store.data().rt;
-        let rewind_pending = rt.results.is_some();
-        let unwinding = rt.paused.is_some() && !rewind_pending;
-        if let Err(e) = result {
-            if let Some(err) = self.store.data_mut().rt.error.take() {
-                return Err(err);
+        // its index in `paused`; a rewind that has not reached its import yet is `rewinding`.
+        let rt = &mut self.store.data_mut().rt;
+        let unwinding = rt.paused.is_some() && !rt.rewinding;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(if let Some(err) = rt.error.take() {
+                    err
+                } else if unwinding {
+                    Error::UnwindOverflow {
+                        size: rt.buffer_size + 8,
+                    }
+                } else if rt.rewinding {
+                    Error::TrapDuringRewind(e)
+                } else {
+                    Error::Trap(e)
+                });
             }
-            return Err(if unwinding {
-                Error::UnwindOverflow {
-                    size: self.store.data().rt.buffer_size + 8,
-                }
-            } else if rewinding && rewind_pending {
-                Error::TrapDuringRewind(e)
-            } else {
-                Error::Trap(e)
-            });
-        }
+        };
         if unwinding {
-            let f = self.api.stop_unwind.clone();
-            self.typed_call(&f, ()).map_err(Error::Trap)?;
+            typed_call(&mut self.store, &self.api.stop_unwind, ()).map_err(Error::Trap)?;
             return Ok(None);
         }
         Ok(Some(out))
@@ -620,13 +840,36 @@ impl<T: Send + 'static> Instance<T> {
         let rt = &mut self.store.data_mut().rt;
         rt.buffer = addr;
         rt.buffer_size = size;
+        // A call that trapped during a rewind may have left its state behind.
+        rt.rewinding = false;
+        rt.pending = None;
     }
 
-    fn rewind(&mut self, results: Vec<Val>) -> Result<(), Error> {
-        self.store.data_mut().rt.results = Some(results);
-        let buffer = self.store.data().rt.buffer as i32;
-        let f = self.api.start_rewind.clone();
-        self.typed_call(&f, buffer).map_err(Error::Trap)
+    fn rewind(&mut self) -> Result<(), Error> {
+        let rt = &mut self.store.data_mut().rt;
+        rt.rewinding = true;
+        let buffer = rt.buffer as i32;
+        typed_call(&mut self.store, &self.api.start_rewind, buffer).map_err(Error::Trap)
+    }
+
+    /// Awaits the future of the import that paused a `call_async`.
+    async fn await_import(&mut self) -> Result<(), Error> {
+        let rt = &mut self.store.data_mut().rt;
+        let import = || rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
+        let Some(mut pending) = rt.pending.take() else {
+            return Err(Error::Import {
+                import: import(),
+                message: "a yield import paused a call_async; use a Coroutine".into(),
+            });
+        };
+        let ready = std::future::poll_fn(|cx| pending.as_mut().poll_ready(cx)).await;
+        let rt = &mut self.store.data_mut().rt;
+        ready.map_err(|e| Error::Import {
+            import: rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default(),
+            message: format!("{e:#}"),
+        })?;
+        rt.pending = Some(pending);
+        Ok(())
     }
 
     /// Calls export `name`, awaiting every async import it calls (each one unwinds the wasm
@@ -634,28 +877,53 @@ impl<T: Send + 'static> Instance<T> {
     pub async fn call_async(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
         let func = self.func(name)?;
         self.use_buffer(self.buffer);
-        // A call that trapped during a rewind may have left its results behind.
-        self.store.data_mut().rt.results = None;
         let slots = self.result_slots(func);
-        let mut rewinding = false;
         loop {
-            if let Some(out) = self.run_once(func, args, slots.clone(), rewinding).await? {
+            if let Some(out) = self.run_once(func, args, slots.clone()).await? {
                 return Ok(out);
             }
-            let rt = &mut self.store.data_mut().rt;
-            let import = rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
-            let Some(fut) = rt.future.take() else {
-                return Err(Error::Import {
-                    import,
-                    message: "a yield import paused a call_async; use a Coroutine".into(),
-                });
-            };
-            let results = fut.await.map_err(|e| Error::Import {
-                import,
+            self.await_import().await?;
+            self.rewind()?;
+        }
+    }
+
+    /// Export `name` as a wasmtime `TypedFunc`, for [`Instance::call_typed_async`].
+    pub fn typed_func<P, R>(&mut self, name: &str) -> Result<TypedFunc<P, R>, Error>
+    where
+        P: wasmtime::WasmParams,
+        R: wasmtime::WasmResults,
+    {
+        self.func(name)?
+            .typed(&self.store)
+            .map_err(|e| Error::ExportType {
+                name: name.to_string(),
                 message: format!("{e:#}"),
-            })?;
-            self.rewind(results)?;
-            rewinding = true;
+            })
+    }
+
+    /// [`Instance::call_async`] for a typed export: no `Val`s, no allocation on a call that
+    /// does not pause.
+    pub async fn call_typed_async<P, R>(
+        &mut self,
+        f: &TypedFunc<P, R>,
+        params: P,
+    ) -> Result<R, Error>
+    where
+        P: wasmtime::WasmParams + Clone + Send + Sync,
+        R: wasmtime::WasmResults + Send + Sync,
+    {
+        self.use_buffer(self.buffer);
+        loop {
+            let result = if self.store.data().rt.async_calls {
+                f.call_async(&mut self.store, params.clone()).await
+            } else {
+                f.call(&mut self.store, params.clone())
+            };
+            if let Some(out) = self.after_run(result)? {
+                return Ok(out);
+            }
+            self.await_import().await?;
+            self.rewind()?;
         }
     }
 
@@ -712,16 +980,11 @@ impl<T: Send + 'static> Instance<T> {
         self.use_buffer(co.buffer);
         self.store.data_mut().rt.paused = co.paused.take();
         if co.started {
-            self.rewind(results)?;
-        } else {
-            self.store.data_mut().rt.results = None;
+            self.store.data_mut().rt.resumed = Some(results);
+            self.rewind()?;
         }
-        let rewinding = co.started;
         co.started = true;
-        match self
-            .run_once(co.func, &co.args, co.results.clone(), rewinding)
-            .await
-        {
+        match self.run_once(co.func, &co.args, co.results.clone()).await {
             Ok(Some(out)) => {
                 co.done = true;
                 Ok(Step::Done(out))
@@ -735,7 +998,7 @@ impl<T: Send + 'static> Instance<T> {
                     }
                     None => {
                         let import = rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
-                        rt.future = None;
+                        rt.pending = None;
                         co.done = true;
                         Err(Error::Import {
                             import,
@@ -749,6 +1012,23 @@ impl<T: Send + 'static> Instance<T> {
                 Err(e)
             }
         }
+    }
+}
+
+/// Calls `f` synchronously, or on wasmtime's async path when calls are async.
+fn typed_call<T: Send, P, R>(
+    store: &mut Store<Ctx<T>>,
+    f: &TypedFunc<P, R>,
+    params: P,
+) -> wasmtime::Result<R>
+where
+    P: wasmtime::WasmParams + Send + Sync,
+    R: wasmtime::WasmResults + Send + Sync,
+{
+    if store.data().rt.async_calls {
+        block_on(f.call_async(store, params))
+    } else {
+        f.call(store, params)
     }
 }
 

@@ -455,3 +455,102 @@ async fn pause_every_third_call(async_calls: bool) {
         .unwrap();
     assert_eq!(memory.size(inst.store()), 2);
 }
+
+/// The typed API (`func_wrap_maybe_async`, `typed_func`, `call_typed_async`) on the same
+/// module, in both call modes: results come back typed from the awaited future, and calls
+/// that do not pause return at once.
+#[tokio::test]
+async fn a_typed_import_decides_per_call_whether_to_pause() {
+    for async_calls in [false, true] {
+        let wat = r#"(module
+          (import "env" "tick" (func $tick (param i32 i64) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "run") (param $n i32) (result i32)
+            (local $i i32) (local $sum i32)
+            (block $done
+              (loop $l
+                (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                (local.set $sum (i32.add (local.get $sum)
+                  (call $tick (local.get $i) (i64.extend_i32_u (local.get $i)))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $l)))
+            (local.get $sum)))"#;
+        let engine = engine();
+        let module = Module::new(&engine, asyncified(wat.as_bytes(), None)).unwrap();
+        let pauses = Arc::new(Mutex::new(Vec::new()));
+        let mut linker = Linker::<()>::new(&engine);
+        if async_calls {
+            linker.use_async_calls();
+        }
+        let counted = pauses.clone();
+        linker
+            .func_wrap_maybe_async("env", "tick", move |_, (i, wide): (i32, i64)| {
+                assert_eq!(i64::from(i), wide, "both operands arrive");
+                if i % 3 == 2 {
+                    counted.lock().unwrap().push(i);
+                    asyncify_host::Reply::Later(async move {
+                        tokio::task::yield_now().await;
+                        Ok(100 + i)
+                    })
+                } else {
+                    asyncify_host::Reply::Now(i)
+                }
+            })
+            .unwrap();
+        let mut inst = linker
+            .instantiate(&module, (), Buffer::Grow { size: 1024 })
+            .unwrap();
+        let run = inst.typed_func::<i32, i32>("run").unwrap();
+        let out = inst.call_typed_async(&run, 10).await.unwrap();
+        // 0..10 plus 100 for each of the pausing calls 2, 5, 8.
+        assert_eq!(out, 45 + 300, "async calls: {async_calls}");
+        assert_eq!(*pauses.lock().unwrap(), [2, 5, 8]);
+        // The untyped call of the same instance sees the same import.
+        let out = inst.call_async("run", &[Val::I32(3)]).await.unwrap();
+        assert_eq!(out[0].unwrap_i32(), 3 + 100);
+        let Err(wrong) = inst.typed_func::<(), i64>("run") else {
+            panic!("run is (i32) -> i32");
+        };
+        assert!(
+            matches!(&wrong, Error::ExportType { name, .. } if name == "run"),
+            "{wrong}"
+        );
+    }
+}
+
+/// A typed async import with no results that always pauses, reached through a call stack:
+/// the rewind re-enters it and the export's result is that of the paused computation.
+#[tokio::test(start_paused = true)]
+async fn a_typed_async_import_sleeps_through_a_call_stack() {
+    let wat = r#"(module
+      (import "env" "sleep" (func $sleep (param i32)))
+      (memory (export "memory") 1)
+      (func $inner (param $ms i32) (result i32)
+        (call $sleep (local.get $ms))
+        (i32.mul (local.get $ms) (i32.const 2)))
+      (func (export "run") (param $ms i32) (result i32)
+        (i32.add (call $inner (local.get $ms)) (call $inner (i32.const 1)))))"#;
+    let engine = engine();
+    let module = Module::new(&engine, asyncified(wat.as_bytes(), None)).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_wrap_async("env", "sleep", |_, (ms,): (i32,)| async move {
+            tokio::time::sleep(Duration::from_millis(ms as u64)).await;
+            Ok(())
+        })
+        .unwrap();
+    let mut inst = linker
+        .instantiate(
+            &module,
+            (),
+            Buffer::Fixed {
+                addr: 1024,
+                size: 1024,
+            },
+        )
+        .unwrap();
+    let run = inst.typed_func::<i32, i32>("run").unwrap();
+    let start = tokio::time::Instant::now();
+    assert_eq!(inst.call_typed_async(&run, 500).await.unwrap(), 1002);
+    assert!(start.elapsed() >= Duration::from_millis(501));
+}
