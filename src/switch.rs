@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use wasmtime::{Engine, FuncType, Module, Store, Val};
+use wasmtime::{Engine, FuncType, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -531,9 +531,7 @@ pub fn asyncify_ping_pong(
     use asyncify_host::{Buffer, Step};
     let err = |e: asyncify_host::Error| anyhow::anyhow!("{e}");
     let mut linker = asyncify_host::Linker::<()>::new(engine);
-    w(linker
-        .func_yield("env", "yield", FuncType::new(engine, [], []))
-        .map(|_| ()))?;
+    w(linker.func_wrap_yield::<(), ()>("env", "yield").map(|_| ()))?;
     let mut inst = linker
         .instantiate(
             module,
@@ -544,14 +542,17 @@ pub fn asyncify_ping_pong(
             },
         )
         .map_err(err)?;
-    let args = [Val::I32(depth as i32), Val::I32(iters as i32)];
+    let run = inst.typed_func::<(i32, i32), i64>("run").map_err(err)?;
     let mut cos = Vec::new();
     for addr in [2 << 16, 3 << 16] {
         let buffer = Buffer::Fixed {
             addr,
             size: 1 << 16,
         };
-        cos.push(Some(inst.coroutine("run", &args, buffer).map_err(err)?));
+        let params = (depth as i32, iters as i32);
+        cos.push(Some(
+            inst.typed_coroutine(&run, params, buffer).map_err(err)?,
+        ));
     }
     let mut results = Vec::new();
     let mut switches = 0u64;
@@ -560,8 +561,8 @@ pub fn asyncify_ping_pong(
         for slot in cos.iter_mut() {
             let Some(co) = slot else { continue };
             switches += 1;
-            if let Step::Done(v) = inst.resume(co, vec![]).map_err(err)? {
-                results.push(v[0].unwrap_i64());
+            if let Step::<(), _>::Done(v) = inst.resume_typed(co, ()).map_err(err)? {
+                results.push(v);
                 *slot = None;
             }
         }

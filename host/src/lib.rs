@@ -108,10 +108,10 @@ struct RuntimeState {
     pending: Option<Pin<Box<dyn Pending>>>,
     /// The last one, for the next pause to reuse.
     spare: Option<Pin<Box<dyn Pending>>>,
-    /// Arguments of the yield import that paused, for the step-wise API.
-    yielded: Option<Vec<Val>>,
+    /// Arguments of the yield import that paused (`Vec<Val>`, or a typed import's tuple).
+    yielded: Slot,
     /// What the yield import returns when it is re-entered (given to `resume`).
-    resumed: Option<Vec<Val>>,
+    resumed: Slot,
     /// The host started a rewind that has not reached its import yet.
     rewinding: bool,
     /// A typed error raised inside an import, reported instead of wasmtime's generic one.
@@ -167,6 +167,28 @@ where
             this.fut.set(fut.take());
             *this.results = None;
         }
+    }
+}
+
+/// A value of any type, kept in an allocation that the next value of the same type reuses.
+#[derive(Default)]
+struct Slot(Option<Box<dyn Any + Send>>);
+
+impl Slot {
+    fn put<V: Send + 'static>(&mut self, v: V) {
+        match self.0.as_mut().and_then(|b| b.downcast_mut::<Option<V>>()) {
+            Some(place) => *place = Some(v),
+            None => self.0 = Some(Box::new(Some(v))),
+        }
+    }
+
+    /// The value, if there is one of type `V`.
+    fn take<V: 'static>(&mut self) -> Option<V> {
+        self.0.as_mut()?.downcast_mut::<Option<V>>()?.take()
+    }
+
+    fn clear(&mut self) {
+        self.0 = None;
     }
 }
 
@@ -249,23 +271,70 @@ impl<T: Send + 'static> Linker<T> {
         R: ImportResults,
         Fut: Future<Output = wasmtime::Result<R>> + Send + 'static,
     {
+        self.define_typed(module, name, move |caller, index, api, params| {
+            enter(caller, index, api, |c| f(c, params))
+        })
+    }
+
+    /// A typed yield point: calling it pauses the running [`TypedCoroutine`], whose
+    /// [`Instance::resume_typed`] returns [`Step::Yielded`] with the import's parameters `P`;
+    /// the next `resume_typed` supplies its results `R`.
+    pub fn func_wrap_yield<P: ImportParams, R: ImportResults>(
+        &mut self,
+        module: &str,
+        name: &str,
+    ) -> wasmtime::Result<&mut Self> {
+        self.define_typed(module, name, |caller, index, api, params: P| {
+            if caller.data().rt.rewinding {
+                let rt = &mut caller.data_mut().rt;
+                rewound_into(rt, index)?;
+                return match rt.resumed.take::<R>() {
+                    Some(r) => Ok((r, Nested::StopRewind)),
+                    None => {
+                        rt.error = Some(Error::Import {
+                            import: rt.imports[index].clone(),
+                            message: format!(
+                                "resumed without results of type {}",
+                                std::any::type_name::<R>()
+                            ),
+                        });
+                        wasmtime::bail!("resumed with results of another type")
+                    }
+                };
+            }
+            caller.data_mut().rt.yielded.put(params);
+            Ok((R::default(), begin_unwind(caller, index, api)?))
+        })
+    }
+
+    /// Defines a typed pausing import whose calls `handle` serves (its index, what it calls in
+    /// wasm, the parameters), in the call mode the linker has at instantiation.
+    fn define_typed<P: ImportParams, R: ImportResults>(
+        &mut self,
+        module: &str,
+        name: &str,
+        handle: impl Fn(&mut Caller<'_, Ctx<T>>, usize, &ApiCell, P) -> wasmtime::Result<(R, Nested)>
+            + Send
+            + Sync
+            + 'static,
+    ) -> wasmtime::Result<&mut Self> {
         let index = self.add_import(module, name);
-        let f = Arc::new(f);
+        let handle = Arc::new(handle);
         let (module, name) = (module.to_string(), name.to_string());
         self.pausing.push(Arc::new(move |linker, async_calls, api| {
-            let f = f.clone();
+            let handle = handle.clone();
             if async_calls {
                 linker.func_wrap_async(&module, &name, move |mut caller, params: P| {
-                    let (f, api) = (f.clone(), api.clone());
+                    let (handle, api) = (handle.clone(), api.clone());
                     Box::new(async move {
-                        let (r, nested) = enter(&mut caller, index, &api, |c| f(c, params))?;
+                        let (r, nested) = handle(&mut caller, index, &api, params)?;
                         nested.run_async(&mut caller, &api).await?;
                         Ok(r)
                     })
                 })?;
             } else {
                 P::wrap(linker, &module, &name, move |mut caller, params| {
-                    let (r, nested) = enter(&mut caller, index, &api, |c| f(c, params))?;
+                    let (r, nested) = handle(&mut caller, index, &api, params)?;
                     nested.run(&mut caller, &api)?;
                     Ok(r)
                 })?;
@@ -598,7 +667,7 @@ impl<T: 'static> Pausing<T> {
                 (rt.resumed.take().unwrap_or_default(), Nested::StopRewind)
             }
             None => {
-                caller.data_mut().rt.yielded = Some(args.to_vec());
+                caller.data_mut().rt.yielded.put(args.to_vec());
                 (Vec::new(), begin_unwind(caller, self.index, api)?)
             }
         };
@@ -686,22 +755,33 @@ pub struct Instance<T: 'static> {
     buffer: (u32, u32),
 }
 
-/// What [`Instance::resume`] returned.
+/// What [`Instance::resume`] (untyped: the defaults) or [`Instance::resume_typed`] returned.
 #[derive(Debug)]
-pub enum Step {
+pub enum Step<Y = Vec<Val>, D = Vec<Val>> {
     /// The coroutine called a yield import with these arguments and is paused.
-    Yielded(Vec<Val>),
+    Yielded(Y),
     /// The coroutine's export returned these results.
-    Done(Vec<Val>),
+    Done(D),
 }
 
-/// A call of an export that can be paused and resumed step by step.
+/// A call of an export that can be paused and resumed step by step (untyped).
 pub struct Coroutine {
     func: wasmtime::Func,
     args: Vec<Val>,
     /// Slots for the export's results, found once (a function type lookup per resume costs
     /// more than the rest of the host's work on a switch).
     results: Vec<Val>,
+    state: CoState,
+}
+
+/// A coroutine of a typed export: [`Instance::typed_coroutine`], [`Instance::resume_typed`].
+pub struct TypedCoroutine<P, R> {
+    func: TypedFunc<P, R>,
+    params: P,
+    state: CoState,
+}
+
+struct CoState {
     buffer: (u32, u32),
     started: bool,
     done: bool,
@@ -949,12 +1029,32 @@ impl<T: Send + 'static> Instance<T> {
         buffer: Buffer,
     ) -> Result<Coroutine, Error> {
         let func = self.func(name)?;
-        let buffer = self.allocate(&buffer)?;
         Ok(Coroutine {
             func,
             args: args.to_vec(),
             results: self.result_slots(func),
-            buffer,
+            state: self.co_state(&buffer)?,
+        })
+    }
+
+    /// A coroutine running the typed export `func` with `params`, with its own unwind buffer.
+    /// Nothing runs until the first [`Instance::resume_typed`].
+    pub fn typed_coroutine<P, R>(
+        &mut self,
+        func: &TypedFunc<P, R>,
+        params: P,
+        buffer: Buffer,
+    ) -> Result<TypedCoroutine<P, R>, Error> {
+        Ok(TypedCoroutine {
+            func: func.clone(),
+            params,
+            state: self.co_state(&buffer)?,
+        })
+    }
+
+    fn co_state(&mut self, buffer: &Buffer) -> Result<CoState, Error> {
+        Ok(CoState {
+            buffer: self.allocate(buffer)?,
             started: false,
             done: false,
             paused: None,
@@ -974,39 +1074,91 @@ impl<T: Send + 'static> Instance<T> {
         co: &mut Coroutine,
         results: Vec<Val>,
     ) -> Result<Step, Error> {
+        self.before_step(&mut co.state, results)?;
+        let result = self.run_once(co.func, &co.args, co.results.clone()).await;
+        self.after_step(&mut co.state, result)
+    }
+
+    /// [`Instance::resume`] for a [`TypedCoroutine`] whose yield import was registered with
+    /// [`Linker::func_wrap_yield`]: `Y` is that import's parameter tuple, `YR` its results.
+    /// A call into wasm per step and nothing converted to `Val`s.
+    pub fn resume_typed<Y, YR, P, R>(
+        &mut self,
+        co: &mut TypedCoroutine<P, R>,
+        results: YR,
+    ) -> Result<Step<Y, R>, Error>
+    where
+        Y: Send + 'static,
+        YR: Send + 'static,
+        P: wasmtime::WasmParams + Clone + Send + Sync,
+        R: wasmtime::WasmResults + Send + Sync,
+    {
+        self.before_step(&mut co.state, results)?;
+        let result = typed_call(&mut self.store, &co.func, co.params.clone());
+        let result = self.after_run(result);
+        self.after_step(&mut co.state, result)
+    }
+
+    /// Makes `co` the running coroutine, rewinding it with `results` if it has started.
+    fn before_step<YR: Send + 'static>(
+        &mut self,
+        co: &mut CoState,
+        results: YR,
+    ) -> Result<(), Error> {
         if co.done {
             return Err(Error::Finished);
         }
         self.use_buffer(co.buffer);
-        self.store.data_mut().rt.paused = co.paused.take();
+        let rt = &mut self.store.data_mut().rt;
+        rt.paused = co.paused.take();
+        rt.yielded.clear();
         if co.started {
-            self.store.data_mut().rt.resumed = Some(results);
+            rt.resumed.put(results);
             self.rewind()?;
         }
         co.started = true;
-        match self.run_once(co.func, &co.args, co.results.clone()).await {
+        Ok(())
+    }
+
+    /// What a step came to: the export's results, or the yield import's arguments.
+    fn after_step<Y: 'static, D>(
+        &mut self,
+        co: &mut CoState,
+        result: Result<Option<D>, Error>,
+    ) -> Result<Step<Y, D>, Error> {
+        let rt = &mut self.store.data_mut().rt;
+        let import =
+            |rt: &RuntimeState| rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
+        match result {
             Ok(Some(out)) => {
                 co.done = true;
                 Ok(Step::Done(out))
             }
-            Ok(None) => {
-                let rt = &mut self.store.data_mut().rt;
-                match rt.yielded.take() {
-                    Some(args) => {
-                        co.paused = rt.paused.take();
-                        Ok(Step::Yielded(args))
-                    }
-                    None => {
-                        let import = rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
-                        rt.pending = None;
-                        co.done = true;
-                        Err(Error::Import {
-                            import,
-                            message: "an async import paused a coroutine; use call_async".into(),
-                        })
-                    }
-                }
+            Ok(None) if rt.pending.is_some() => {
+                rt.pending = None;
+                co.done = true;
+                Err(Error::Import {
+                    import: import(rt),
+                    message: "an async import paused a coroutine; use call_async".into(),
+                })
             }
+            Ok(None) => match rt.yielded.take::<Y>() {
+                Some(args) => {
+                    co.paused = rt.paused.take();
+                    Ok(Step::Yielded(args))
+                }
+                None => {
+                    co.done = true;
+                    Err(Error::Import {
+                        import: import(rt),
+                        message: format!(
+                            "the yield import's arguments are not a {}: resume a coroutine with \
+                             the API its yield import was registered with (typed or not)",
+                            std::any::type_name::<Y>()
+                        ),
+                    })
+                }
+            },
             Err(e) => {
                 co.done = true;
                 Err(e)

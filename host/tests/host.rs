@@ -239,15 +239,7 @@ fn coroutines_ping_pong_in_one_instance() {
             }
         }
     }
-    let expected = |k: i32| (0..N).map(|r| r * 10 + k).sum::<i32>();
-    assert_eq!(totals, [Some(expected(0)), Some(expected(1))]);
-    let len = inst.call("log_len", &[]).unwrap()[0].unwrap_i32() as usize;
-    let memory = inst
-        .instance()
-        .get_memory(inst.store_mut(), "memory")
-        .unwrap();
-    let log = memory.data(inst.store())[..len].to_vec();
-    assert_eq!(log, b"ab".repeat(N as usize));
+    check_ping_pong(&mut inst, totals, N);
     assert!(matches!(inst.resume(&mut a, vec![]), Err(Error::Finished)));
 }
 
@@ -553,4 +545,79 @@ async fn a_typed_async_import_sleeps_through_a_call_stack() {
     let start = tokio::time::Instant::now();
     assert_eq!(inst.call_typed_async(&run, 500).await.unwrap(), 1002);
     assert!(start.elapsed() >= Duration::from_millis(501));
+}
+
+/// The same ping-pong through the typed API (`func_wrap_yield`, `typed_coroutine`,
+/// `resume_typed`): yielded arguments and resume results are tuples, not `Val`s. Resuming
+/// with the untyped API's types is an error naming the import.
+#[test]
+fn typed_coroutines_ping_pong_in_one_instance() {
+    let engine = engine();
+    let wat = std::fs::read(fixture("yield.wat")).unwrap();
+    let module = Module::new(&engine, asyncified(&wat, None)).unwrap();
+    let mut linker = Linker::<()>::new(&engine);
+    linker
+        .func_wrap_yield::<(i32,), i32>("env", "yield")
+        .unwrap();
+    let mut inst = linker
+        .instantiate(
+            &module,
+            (),
+            Buffer::Fixed {
+                addr: 0x10000,
+                size: 4096,
+            },
+        )
+        .unwrap();
+    const N: i32 = 50;
+    let worker = inst.typed_func::<(i32, i32, i32), i32>("worker").unwrap();
+    let mut cos: Vec<_> = [(b'a', 0x10000), (b'b', 0x12000)]
+        .into_iter()
+        .map(|(id, addr)| {
+            let buffer = Buffer::Fixed { addr, size: 4096 };
+            inst.typed_coroutine(&worker, (id as i32, N, 4), buffer)
+                .unwrap()
+        })
+        .collect();
+    let mut replies = [0, 0];
+    let mut totals = [None, None];
+    for round in 0..=N {
+        for (k, co) in cos.iter_mut().enumerate() {
+            match inst
+                .resume_typed::<(i32,), i32, _, _>(co, replies[k])
+                .unwrap()
+            {
+                Step::Yielded((i,)) => {
+                    assert_eq!(i, round, "yielded in iteration order");
+                    replies[k] = round * 10 + k as i32;
+                }
+                Step::Done(total) => totals[k] = Some(total),
+            }
+        }
+    }
+    check_ping_pong(&mut inst, totals, N);
+
+    let mut c = inst
+        .typed_coroutine(&worker, (b'c' as i32, 2, 1), Buffer::Grow { size: 4096 })
+        .unwrap();
+    let wrong = inst.resume_typed::<Vec<Val>, (), _, _>(&mut c, ());
+    match wrong {
+        Err(Error::Import { import, message }) => {
+            assert_eq!(import, "env.yield");
+            assert!(message.contains("not a"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Both workers of `yield.wat` summed what the scheduler answered, and they ran alternately.
+fn check_ping_pong(inst: &mut asyncify_host::Instance<()>, totals: [Option<i32>; 2], n: i32) {
+    let expected = |k: i32| (0..n).map(|r| r * 10 + k).sum::<i32>();
+    assert_eq!(totals, [Some(expected(0)), Some(expected(1))]);
+    let len = inst.call("log_len", &[]).unwrap()[0].unwrap_i32() as usize;
+    let memory = inst
+        .instance()
+        .get_memory(inst.store_mut(), "memory")
+        .unwrap();
+    assert_eq!(&memory.data(inst.store())[..len], b"ab".repeat(n as usize));
 }
