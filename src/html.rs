@@ -408,7 +408,9 @@ pub fn page(
         Some(rows) => {
             h.push_str("<p>Two coroutines ping-pong through a yield import. Asyncify: two coroutines of one \
                 instance, each switch a rewind into one and an unwind out of it, through asyncify-host with plain \
-                synchronous calls into wasm. \
+                synchronous calls into wasm (its typed API). The hand-written floor: the same asyncified \
+                module driven by a runtime written for it alone (a typed import, typed calls, two flags \
+                of state), so the gap between the two is what the general host costs. \
                 Fibers: the uninstrumented module on wasmtime's async support, one fiber per call (two \
                 instances, since wasmtime runs one call per store at a time). Stack switching: the same \
                 coroutines as continuations of wasm's stack-switching proposal (wasmtime 48, experimental), \

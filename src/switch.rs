@@ -574,6 +574,106 @@ pub fn asyncify_ping_pong(
     ))
 }
 
+/// The floor: the same asyncified module driven by a runtime written for it alone (a typed
+/// `func_wrap` yield import that finds the exports it calls in its closure, typed calls, the
+/// state in two flags), so the difference to `asyncify_ping_pong` is what the general host
+/// costs. Returns what `asyncify_ping_pong` returns.
+pub fn floor_ping_pong(
+    engine: &Engine,
+    module: &Module,
+    depth: u32,
+    iters: u32,
+) -> Result<(f64, u64, Vec<i64>)> {
+    use std::sync::{Arc, OnceLock};
+    use wasmtime::{Caller, TypedFunc};
+
+    #[derive(Default)]
+    struct State {
+        /// The buffer of the coroutine that runs; whether it yielded; whether it is rewinding.
+        buffer: i32,
+        unwound: bool,
+        rewinding: bool,
+    }
+    struct Calls {
+        start_unwind: TypedFunc<i32, ()>,
+        stop_rewind: TypedFunc<(), ()>,
+        memory: wasmtime::Memory,
+    }
+    const SIZE: i32 = 1 << 16;
+    let calls = Arc::new(OnceLock::<Calls>::new());
+    let cell = calls.clone();
+    let mut linker = wasmtime::Linker::<State>::new(engine);
+    w(linker.func_wrap(
+        "env",
+        "yield",
+        move |mut caller: Caller<'_, State>| -> wasmtime::Result<()> {
+            let calls = cell.get().expect("set after instantiation");
+            if caller.data().rewinding {
+                caller.data_mut().rewinding = false;
+                return calls.stop_rewind.call(&mut caller, ());
+            }
+            let buffer = caller.data().buffer;
+            caller.data_mut().unwound = true;
+            let mut header = [0u8; 8];
+            header[..4].copy_from_slice(&(buffer + 8).to_le_bytes());
+            header[4..].copy_from_slice(&(buffer + SIZE).to_le_bytes());
+            calls.memory.write(&mut caller, buffer as usize, &header)?;
+            calls.start_unwind.call(&mut caller, buffer)
+        },
+    ))?;
+    let mut store = Store::new(engine, State::default());
+    let instance = w(linker.instantiate(&mut store, module))?;
+    let typed = |store: &mut Store<State>, name: &str| {
+        instance
+            .get_func(&mut *store, name)
+            .with_context(|| format!("no export {name}"))
+    };
+    let _ = calls.set(Calls {
+        start_unwind: w(typed(&mut store, "asyncify_start_unwind")?.typed(&store))?,
+        stop_rewind: w(typed(&mut store, "asyncify_stop_rewind")?.typed(&store))?,
+        memory: instance
+            .get_memory(&mut store, "memory")
+            .context("no memory")?,
+    });
+    let run: TypedFunc<(i32, i32), i64> = w(typed(&mut store, "run")?.typed(&store))?;
+    let stop_unwind: TypedFunc<(), ()> =
+        w(typed(&mut store, "asyncify_stop_unwind")?.typed(&store))?;
+    let start_rewind: TypedFunc<i32, ()> =
+        w(typed(&mut store, "asyncify_start_rewind")?.typed(&store))?;
+    // Two coroutines, each a buffer and whether it has started; `None` once finished.
+    let mut cos = [Some((2 << 16, false)), Some((3 << 16, false))];
+    let mut results = Vec::new();
+    let mut switches = 0u64;
+    let t = Instant::now();
+    while cos.iter().any(Option::is_some) {
+        for slot in cos.iter_mut() {
+            let Some((buffer, started)) = slot else {
+                continue;
+            };
+            switches += 1;
+            store.data_mut().buffer = *buffer;
+            if *started {
+                store.data_mut().rewinding = true;
+                w(start_rewind.call(&mut store, *buffer))?;
+            }
+            *started = true;
+            let r = w(run.call(&mut store, (depth as i32, iters as i32)))?;
+            if store.data().unwound {
+                store.data_mut().unwound = false;
+                w(stop_unwind.call(&mut store, ()))?;
+            } else {
+                results.push(r);
+                *slot = None;
+            }
+        }
+    }
+    Ok((
+        t.elapsed().as_nanos() as f64 / switches as f64,
+        switches,
+        results,
+    ))
+}
+
 /// Fibers: the uninstrumented module in two instances (wasmtime runs one call per store at a
 /// time), each call on its own fiber, polled alternately; the yield import's future is
 /// pending once, which suspends the fiber.
@@ -646,9 +746,12 @@ async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<Sw
         let switching = w(Module::new(&ss_engine, stack_switching_wat(locals)))?;
         for depth in DEPTHS {
             bar.set_message(format!("depth {depth}, {locals} locals"));
-            let (mut a, mut f, mut s) = (Vec::new(), Vec::new(), Vec::new());
-            let mut switches = (0, 0, 0);
+            let (mut a, mut f, mut s, mut l) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut switches = (0, 0, 0, 0);
             for _ in 0..repeats {
+                let (ns, n, rl) = floor_ping_pong(engine, &ours, depth, iters)?;
+                l.push(ns);
+                switches.3 = n;
                 let (ns, n, ra) = asyncify_ping_pong(engine, &ours, depth, iters)?;
                 a.push(ns);
                 switches.0 = n;
@@ -658,16 +761,17 @@ async fn ping_pong(engine: &Engine, full: bool, repeats: usize) -> Result<Vec<Sw
                 let (ns, n, rs) = stack_switching_ping_pong(&ss_engine, &switching, depth, iters)?;
                 s.push(ns);
                 switches.2 = n;
-                if ra != rf || rs != rf {
+                if ra != rf || rs != rf || rl != rf {
                     bail!(
-                        "ping-pong at depth {depth}: asyncify computed {ra:?}, fibers {rf:?}, \
-                         stack switching {rs:?}"
+                        "ping-pong at depth {depth}: asyncify computed {ra:?}, the floor {rl:?}, \
+                         fibers {rf:?}, stack switching {rs:?}"
                     );
                 }
                 bar.inc(1);
             }
             for (runtime, v, n) in [
-                ("asyncify ours", &a, switches.0),
+                ("hand-written floor", &l, switches.3),
+                ("asyncify-host", &a, switches.0),
                 ("wasmtime fibers", &f, switches.1),
                 ("wasm stack switching", &s, switches.2),
             ] {

@@ -114,9 +114,9 @@ fn the_whole_suite_on_four_programs() {
         assert!(ms >= 1000.0, "1000 sleeps of 1 ms take a second: {r:?}");
     }
 
-    // Ping-pong: 3 runtimes x 3 local counts x 7 depths; each coroutine yields 1000 times.
+    // Ping-pong: 4 runtimes x 3 local counts x 7 depths; each coroutine yields 1000 times.
     let switch = csv_rows(&reports.join("switch.csv"));
-    assert_eq!(switch.len(), 3 * 3 * 7);
+    assert_eq!(switch.len(), 4 * 3 * 7);
     assert!(switch.iter().all(|r| r["switches"] == "2002"), "{switch:?}");
 
     for chart in [
