@@ -390,10 +390,10 @@ pub fn page(
                     r.ms_median,
                     r.ms_min,
                     r.ms_max,
-                    match r.overhead_us_per_pause {
-                        Some(v) if r.pauses >= 100 => format!("{v:.1} µs"),
-                        Some(_) => "within run-to-run noise".into(),
-                        None => String::new(),
+                    match (r.overhead_us_per_pause, r.noise_us_per_pause) {
+                        (Some(v), Some(n)) => format!("{v:.2} µs <small>(noise {n:.2})</small>"),
+                        (None, Some(n)) => format!("within run-to-run noise ({n:.2} µs)"),
+                        _ => String::new(),
                     }
                 );
             }

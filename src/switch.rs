@@ -27,7 +27,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::build::{build, out_dir};
 use crate::programs::Program;
-use crate::runtime::{engine, median, spread, w};
+use crate::runtime::{engine, spread, w};
 use crate::sizes::write_csv;
 use crate::tools::{Flags, Tool};
 
@@ -41,8 +41,14 @@ pub struct FannkuchRow {
     pub ms_median: f64,
     pub ms_min: f64,
     pub ms_max: f64,
-    /// (time - the same runtime's no-pause time - the sleeping itself) / pauses.
+    /// (time - the same runtime's no-pause time - the sleeping itself) / pauses; empty when
+    /// that is not above `noise_us_per_pause` (a negative one included: the sleeping itself
+    /// is an estimate).
     pub overhead_us_per_pause: Option<f64>,
+    /// The run-to-run spread (slowest minus fastest repeat) of this row and of its runtime's
+    /// no-pause row, per pause: an overhead within it is no measurement.
+    #[serde(default)]
+    pub noise_us_per_pause: Option<f64>,
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
@@ -351,16 +357,17 @@ async fn fannkuch_experiment(
     let mut rows = Vec::new();
     for (i, c) in configs.iter().enumerate() {
         let (m, min, max) = spread(&c.times);
-        let base = configs
+        let (base, base_min, base_max) = configs
             .iter()
             .find(|b| b.runtime == c.runtime && b.pauses == 0)
-            .map(|b| median(&b.times))
-            .unwrap_or(m);
+            .map_or((m, m, m), |b| spread(&b.times));
         let per_sleep = if c.sleep.is_zero() {
             yield_cost
         } else {
             sleep_1ms
         };
+        let noise = (taken[i] > 0)
+            .then(|| ((max - min) + (base_max - base_min)) * 1000.0 / taken[i] as f64);
         rows.push(FannkuchRow {
             row: c.row.into(),
             runtime: c.runtime.clone(),
@@ -371,7 +378,9 @@ async fn fannkuch_experiment(
             ms_min: min,
             ms_max: max,
             overhead_us_per_pause: (taken[i] > 0)
-                .then(|| (m - base - taken[i] as f64 * per_sleep) * 1000.0 / taken[i] as f64),
+                .then(|| (m - base - taken[i] as f64 * per_sleep) * 1000.0 / taken[i] as f64)
+                .filter(|v| *v > noise.unwrap_or(0.0)),
+            noise_us_per_pause: noise,
         });
     }
     Ok(rows)

@@ -103,6 +103,15 @@ fn the_whole_suite_on_four_programs() {
     // The fannkuch experiment: 1000 pauses of 1 ms really sleep, in every runtime.
     let fannkuch = csv_rows(&reports.join("fannkuch.csv"));
     assert_eq!(fannkuch.len(), 1 + 3 * 4);
+    // An overhead per pause is a number only above the run-to-run noise, so never negative.
+    for r in fannkuch
+        .iter()
+        .filter(|r| !r["overhead_us_per_pause"].is_empty())
+    {
+        let v: f64 = r["overhead_us_per_pause"].parse().unwrap();
+        let noise: f64 = r["noise_us_per_pause"].parse().unwrap();
+        assert!(v > noise && v > 0.0, "{r:?}");
+    }
     let slept: Vec<_> = fannkuch
         .iter()
         .filter(|r| r["row"] == "1000 pauses of 1 ms")
