@@ -141,8 +141,17 @@ fn explain(module: &walrus::Module, plan: &callgraph::Plan, f: walrus::FunctionI
                 break;
             }
             Some(Reason::Indirect) => {
-                parts.push("makes an indirect call".into());
+                parts.push("makes an indirect call that may reach anything".into());
                 break;
+            }
+            Some(Reason::CallsIndirect { table, ty, target }) => {
+                parts.push(format!(
+                    "calls {} indirectly (type {}, table {})",
+                    instrument::func_name(module, *target),
+                    ty.index(),
+                    table.index()
+                ));
+                cur = *target;
             }
             Some(Reason::RuntimeTop) => {
                 parts.push("calls asyncify.start_unwind/stop_rewind".into());

@@ -12,6 +12,12 @@ pub struct Options {
     pub ignore_imports: bool,
     /// Indirect calls are assumed never to pause.
     pub ignore_indirect: bool,
+    /// Binaryen's assumption: every indirect call may pause. By default an indirect call may
+    /// pause only if a function it can reach may (by table and type).
+    pub every_indirect_may_pause: bool,
+    /// Promise that the host never puts functions into the module's imported or exported
+    /// tables: their indirect calls are analysed like those of private tables.
+    pub closed_world: bool,
     /// If set, exactly these functions (glob patterns on names) are instrumented.
     pub only_list: Option<Vec<String>>,
     /// Functions that never pause, whatever the analysis says.

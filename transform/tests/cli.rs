@@ -305,3 +305,39 @@ fn invalid_text_names_the_file_and_line() {
         &out,
     );
 }
+
+/// `--verbose` explains an indirect chain; `--every-indirect-may-pause` (Binaryen's
+/// assumption) instruments more; `--closed-world` is accepted.
+#[test]
+fn indirect_call_options() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs/indirect.wat");
+    let size = |name: &str, extra: &[&str]| {
+        let out = tmp(name);
+        let o = bin()
+            .arg(&fixture)
+            .args(["--imports", "env.pause", "--verbose"])
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        (stderr(&o), std::fs::metadata(&out).unwrap().len())
+    };
+    let (err, by_type) = size("by-type.wasm", &[]);
+    assert!(
+        err.contains("by_type: calls pauses indirectly (type ")
+            && err.contains("-> calls pause -> import env.pause may pause"),
+        "{err}"
+    );
+    assert!(!err.contains("pure_only"), "{err}");
+    let (err, every) = size("every.wasm", &["--every-indirect-may-pause"]);
+    assert!(
+        err.contains("pure_only: makes an indirect call that may reach anything"),
+        "{err}"
+    );
+    assert!(every > by_type, "{every} > {by_type}");
+    let (_, closed) = size("closed.wasm", &["--closed-world"]);
+    assert_eq!(closed, by_type, "no open table in this module");
+}

@@ -55,7 +55,7 @@ macro_rules! fixture_tests {
     )*};
 }
 
-fixture_tests!(loops, branches, stack, types, calls, masked, operands, coalesce);
+fixture_tests!(loops, branches, stack, types, calls, masked, operands, coalesce, indirect);
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
 #[test]
@@ -75,7 +75,10 @@ fn all_fixtures_are_listed() {
     names.sort();
     assert_eq!(
         names,
-        ["branches", "calls", "coalesce", "loops", "masked", "operands", "stack", "types"]
+        [
+            "branches", "calls", "coalesce", "indirect", "loops", "masked", "operands", "stack",
+            "types"
+        ]
     );
 }
 
@@ -170,4 +173,60 @@ fn locals_never_live_at_once_share_one() {
         transformed.iter().all(|n| *n < original[0]),
         "{transformed:?} locals after the transform, {original:?} before"
     );
+}
+
+/// What `indirect.wat` instruments, and why: an indirect call is a pause site only if its
+/// (table, type) group can reach a function that may pause, unless the table is exported
+/// (the host may put anything there) and no closed world is promised, or Binaryen's
+/// assumption is asked for.
+#[test]
+fn indirect_calls_pause_only_where_their_group_can() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join("indirect.wat")).unwrap();
+    let exported = text.replace(
+        "(table $t 4 funcref)",
+        "(table $t (export \"t\") 4 funcref)",
+    );
+    let run = |text: &str, opts: asyncify::Options| {
+        let out = asyncify::transform(text.as_bytes(), &opts).unwrap();
+        let why: std::collections::HashMap<String, String> =
+            out.report.instrumented.into_iter().collect();
+        (why, out.wasm.len())
+    };
+    // Every import may pause: late's table gets a function that logs by table.set.
+    let (why, _) = run(&text, Default::default());
+    assert!(
+        why["late"].starts_with("calls eight indirectly (type "),
+        "{why:?}"
+    );
+    // Only env.pause may pause, as in the suite's list mode.
+    let list = asyncify::Options {
+        imports: Some(vec!["env.pause".into()]),
+        ..Default::default()
+    };
+    let (why, by_type) = run(&text, list.clone());
+    assert!(
+        why["by_type"].starts_with("calls pauses indirectly (type ")
+            && why["by_type"].ends_with("-> import env.pause may pause"),
+        "{why:?}"
+    );
+    assert!(!why.contains_key("pure_only"), "{why:?}");
+    assert!(!why.contains_key("late"), "{why:?}");
+    let every = asyncify::Options {
+        every_indirect_may_pause: true,
+        ..list.clone()
+    };
+    let (why, binaryen_like) = run(&text, every);
+    assert!(why["pure_only"].contains("may reach anything"), "{why:?}");
+    assert!(why.contains_key("late"), "{why:?}");
+    // pure_then_pause pauses either way, but its indirect call is a site only here.
+    assert!(binaryen_like > by_type, "{binaryen_like} > {by_type}");
+    let (why, _) = run(&exported, list.clone());
+    assert!(why["pure_only"].contains("may reach anything"), "{why:?}");
+    let closed = asyncify::Options {
+        closed_world: true,
+        ..list
+    };
+    let (why, _) = run(&exported, closed);
+    assert!(!why.contains_key("pure_only"), "{why:?}");
 }

@@ -1,16 +1,29 @@
 //! The call-graph analysis: which functions can change the asyncify state.
 //!
 //! A function can change state if it calls an import that may pause, makes an indirect call
-//! (unless indirect calls are ignored), calls the runtime's unwind-start/rewind-stop functions
-//! (it is then the *top* of a pure-wasm runtime), or calls a function that can. The property is
-//! propagated backward over the reverse call graph with one worklist pass, so the cost is
-//! linear in the number of call edges. Functions that call `stop_unwind`/`start_rewind` are the
-//! *bottom* of the runtime: never instrumented, and propagation stops there.
+//! that can reach a function that can (see below), calls the runtime's unwind-start/rewind-stop
+//! functions (it is then the *top* of a pure-wasm runtime), or calls a function that can. The
+//! property is propagated backward over the reverse call graph with one worklist pass, so the
+//! cost is linear in the number of call edges. Functions that call `stop_unwind`/`start_rewind`
+//! are the *bottom* of the runtime: never instrumented, and propagation stops there.
+//!
+//! **Indirect calls** are grouped by (table, type): a `call_indirect (type T)` on table X can
+//! reach the functions of type T that can be in X, which are those placed by element segments
+//! (active ones, and passive ones a `table.init` copies into X), and, when code writes X
+//! (`table.set`, `table.fill`, `table.grow`, `table.copy`), every function whose reference
+//! escapes (`ref.func`, element segments, global initialisers). Each group is one node of the
+//! graph between its callers and its targets, so the propagation stays linear. A table that is
+//! imported or exported can hold whatever the host puts there, so its indirect calls may
+//! pause, unless `closed_world` is promised; `call_ref` may always pause (the reference can
+//! come from the host), and `every_indirect_may_pause` restores Binaryen's assumption for all.
 
 use std::collections::{HashMap, HashSet};
 
 use walrus::ir::Instr;
-use walrus::{FunctionId, FunctionKind, Module};
+use walrus::{
+    ConstExpr, ElementItems, ElementKind, ExportItem, FunctionId, FunctionKind, GlobalKind, Module,
+    TableId, TypeId,
+};
 
 use super::for_each_instr;
 use super::patterns::NameList;
@@ -33,7 +46,15 @@ pub(crate) struct RuntimeImports {
 #[derive(Clone, Debug)]
 pub(crate) enum Reason {
     Import(String),
+    /// An indirect call that may reach anything (`call_ref`, an open table, or
+    /// `every_indirect_may_pause`).
     Indirect,
+    /// An indirect call of this group that can reach `target`, which can change state.
+    CallsIndirect {
+        table: TableId,
+        ty: TypeId,
+        target: FunctionId,
+    },
     RuntimeTop,
     Calls(FunctionId),
     Listed,
@@ -48,6 +69,8 @@ pub(crate) struct Plan {
     pub instrument: Vec<FunctionId>,
     pub reasons: HashMap<FunctionId, Reason>,
     pub ignore_indirect: bool,
+    /// `(table, type)` groups of `call_indirect` that may pause; `None`: all of them.
+    pub pausing_indirect: Option<HashSet<(TableId, TypeId)>>,
     pub warnings: Vec<String>,
 }
 
@@ -58,16 +81,135 @@ impl Plan {
         match instr {
             Instr::Call(c) => self.can_change.contains(&c.func),
             Instr::ReturnCall(c) => self.can_change.contains(&c.func),
-            Instr::CallIndirect(_) | Instr::ReturnCallIndirect(_) => !self.ignore_indirect,
+            Instr::CallIndirect(c) => self.indirect_may_pause(c.table, c.ty),
+            Instr::ReturnCallIndirect(c) => self.indirect_may_pause(c.table, c.ty),
             Instr::CallRef(_) | Instr::ReturnCallRef(_) => !self.ignore_indirect,
             _ => false,
         }
+    }
+
+    fn indirect_may_pause(&self, table: TableId, ty: TypeId) -> bool {
+        !self.ignore_indirect
+            && self
+                .pausing_indirect
+                .as_ref()
+                .is_none_or(|p| p.contains(&(table, ty)))
     }
 }
 
 struct Facts {
     callees: Vec<FunctionId>,
+    /// `call_ref`, or any indirect call when every one may pause.
     indirect: bool,
+    /// The `(table, type)` groups of its `call_indirect`s.
+    groups: Vec<(TableId, TypeId)>,
+}
+
+/// What the module's tables can hold, for grouping indirect calls by what they reach.
+struct Tables {
+    /// Functions placed in each table by element segments (active, or through `table.init`).
+    placed: HashMap<TableId, Vec<FunctionId>>,
+    /// Tables that code writes, and so can hold any function in `escaped`.
+    written: HashSet<TableId>,
+    /// Functions whose reference escapes into values: `ref.func`, element segments, globals.
+    escaped: Vec<FunctionId>,
+    /// Tables the host can write: imported or exported.
+    open: HashSet<TableId>,
+}
+
+impl Tables {
+    fn find(module: &Module) -> Tables {
+        let mut t = Tables {
+            placed: HashMap::new(),
+            written: HashSet::new(),
+            escaped: Vec::new(),
+            open: HashSet::new(),
+        };
+        let mut passive: HashMap<walrus::ElementId, Vec<FunctionId>> = HashMap::new();
+        for elem in module.elements.iter() {
+            let funcs: Vec<FunctionId> = match &elem.items {
+                ElementItems::Functions(ids) => ids.clone(),
+                ElementItems::Expressions(_, exprs) => exprs.iter().flat_map(ref_funcs).collect(),
+            };
+            t.escaped.extend(&funcs);
+            match elem.kind {
+                ElementKind::Active { table, .. } => {
+                    t.placed.entry(table).or_default().extend(funcs)
+                }
+                ElementKind::Passive => {
+                    passive.insert(elem.id(), funcs);
+                }
+                ElementKind::Declared => {}
+            }
+        }
+        for g in module.globals.iter() {
+            if let GlobalKind::Local(init) = &g.kind {
+                t.escaped.extend(ref_funcs(init));
+            }
+        }
+        for (_, func) in module.funcs.iter_local() {
+            for_each_instr(func, |instr| match instr {
+                Instr::RefFunc(r) => t.escaped.push(r.func),
+                Instr::TableSet(i) => drop(t.written.insert(i.table)),
+                Instr::TableFill(i) => drop(t.written.insert(i.table)),
+                Instr::TableGrow(i) => drop(t.written.insert(i.table)),
+                Instr::TableCopy(i) => drop(t.written.insert(i.dst)),
+                Instr::TableInit(i) => {
+                    let funcs = passive.get(&i.elem).cloned().unwrap_or_default();
+                    t.placed.entry(i.table).or_default().extend(funcs);
+                }
+                _ => {}
+            });
+        }
+        for table in module.tables.iter() {
+            if table.import.is_some() {
+                t.open.insert(table.id());
+            }
+        }
+        for export in module.exports.iter() {
+            if let ExportItem::Table(table) = export.item {
+                t.open.insert(table);
+            }
+        }
+        t.escaped.sort_unstable();
+        t.escaped.dedup();
+        t
+    }
+
+    /// The functions of type `ty` a `call_indirect` on `table` can reach.
+    fn targets(&self, module: &Module, table: TableId, ty: TypeId) -> Vec<FunctionId> {
+        let want = module.types.get(ty);
+        let same = |f: &FunctionId| {
+            let have = module.types.get(module.funcs.get(*f).ty());
+            have.params() == want.params() && have.results() == want.results()
+        };
+        let placed = self.placed.get(&table).map(Vec::as_slice).unwrap_or(&[]);
+        let written = self.written.contains(&table);
+        let mut out: Vec<FunctionId> = placed
+            .iter()
+            .chain(if written { &self.escaped[..] } else { &[] })
+            .copied()
+            .filter(same)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// The functions a constant expression references.
+fn ref_funcs(e: &ConstExpr) -> Vec<FunctionId> {
+    match e {
+        ConstExpr::RefFunc(f) => vec![*f],
+        ConstExpr::Extended(ops) => ops
+            .iter()
+            .filter_map(|op| match op {
+                walrus::ConstOp::RefFunc(f) => Some(*f),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> Plan {
@@ -88,16 +230,23 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
         let mut f = Facts {
             callees: Vec::new(),
             indirect: false,
+            groups: Vec::new(),
         };
         for_each_instr(func, |instr| match instr {
             Instr::Call(c) => f.callees.push(c.func),
             Instr::ReturnCall(c) => f.callees.push(c.func),
-            Instr::CallIndirect(_) | Instr::ReturnCallIndirect(_) => f.indirect = true,
+            Instr::CallIndirect(c) => f.groups.push((c.table, c.ty)),
+            Instr::ReturnCallIndirect(c) => f.groups.push((c.table, c.ty)),
             Instr::CallRef(_) | Instr::ReturnCallRef(_) => f.indirect = true,
             _ => {}
         });
         f.callees.sort_unstable();
         f.callees.dedup();
+        f.groups.sort_unstable();
+        f.groups.dedup();
+        if opts.every_indirect_may_pause && !f.groups.is_empty() {
+            f.indirect = true;
+        }
         for &c in &f.callees {
             callers.entry(c).or_default().push(id);
             if rt.top.contains(&c) {
@@ -123,6 +272,50 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
                 .push(format!("asyncify-{opt}: `{p}` matches no function"));
         }
     }
+
+    // Indirect calls grouped by (table, type): each group's callers, and for each function
+    // the groups that can reach it. A group on an open table may pause from the start.
+    let by_type = !opts.every_indirect_may_pause && !opts.ignore_indirect && only.is_none();
+    let mut graph = Graph {
+        callers,
+        groups: Vec::new(),
+        group_callers: Vec::new(),
+        reaches: HashMap::new(),
+        pausing: Vec::new(),
+    };
+    let mut group_of: HashMap<(TableId, TypeId), usize> = HashMap::new();
+    if by_type {
+        let tables = Tables::find(module);
+        let mut ids: Vec<&FunctionId> = facts.keys().collect();
+        ids.sort_unstable();
+        for id in ids {
+            for &g in &facts[id].groups {
+                let k = *group_of.entry(g).or_insert_with(|| {
+                    graph.groups.push(g);
+                    graph.group_callers.push(Vec::new());
+                    let open = tables.open.contains(&g.0) && !opts.closed_world;
+                    graph.pausing.push(open);
+                    if !open {
+                        for t in tables.targets(module, g.0, g.1) {
+                            graph
+                                .reaches
+                                .entry(t)
+                                .or_default()
+                                .push(graph.groups.len() - 1);
+                        }
+                    }
+                    graph.groups.len() - 1
+                });
+                graph.group_callers[k].push(*id);
+            }
+        }
+    }
+    // An indirect call that may reach anything: all of them without the grouping, else those
+    // on open tables.
+    let anywhere = |f: &Facts| match by_type {
+        true => f.groups.iter().any(|g| graph.pausing[group_of[g]]),
+        false => !f.groups.is_empty(),
+    };
 
     let mut can_change: HashSet<FunctionId> = HashSet::new();
     let mut work: Vec<FunctionId> = Vec::new();
@@ -171,7 +364,7 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
             }
             let reason = if top.contains(id) {
                 Some(Reason::RuntimeTop)
-            } else if f.indirect && !opts.ignore_indirect {
+            } else if !opts.ignore_indirect && (f.indirect || anywhere(f)) {
                 Some(Reason::Indirect)
             } else {
                 None
@@ -182,13 +375,7 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
                 work.push(*id);
             }
         }
-        propagate(
-            &mut work,
-            &mut can_change,
-            &mut plan.reasons,
-            &callers,
-            &blocked,
-        );
+        graph.propagate(&mut work, &mut can_change, &mut plan.reasons, &blocked);
         for (id, _) in module.funcs.iter_local() {
             if add.matches(&name_of(id)) && can_change.insert(id) {
                 plan.reasons.insert(id, Reason::Listed);
@@ -197,14 +384,12 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
                 }
             }
         }
-        propagate(
-            &mut work,
-            &mut can_change,
-            &mut plan.reasons,
-            &callers,
-            &blocked,
-        );
+        graph.propagate(&mut work, &mut can_change, &mut plan.reasons, &blocked);
     }
+    plan.pausing_indirect = by_type.then(|| {
+        let groups = graph.groups.iter().zip(&graph.pausing);
+        groups.filter(|(_, p)| **p).map(|(g, _)| *g).collect()
+    });
 
     let mut instrument: Vec<FunctionId> = module
         .funcs
@@ -218,18 +403,46 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
     plan
 }
 
-fn propagate(
-    work: &mut Vec<FunctionId>,
-    can_change: &mut HashSet<FunctionId>,
-    reasons: &mut HashMap<FunctionId, Reason>,
-    callers: &HashMap<FunctionId, Vec<FunctionId>>,
-    blocked: &dyn Fn(FunctionId) -> bool,
-) {
-    while let Some(callee) = work.pop() {
-        for &caller in callers.get(&callee).map(|v| v.as_slice()).unwrap_or(&[]) {
-            if !blocked(caller) && can_change.insert(caller) {
-                reasons.insert(caller, Reason::Calls(callee));
-                work.push(caller);
+/// The reverse call graph, with a node per group of indirect calls between its targets and
+/// its callers.
+struct Graph {
+    callers: HashMap<FunctionId, Vec<FunctionId>>,
+    groups: Vec<(TableId, TypeId)>,
+    group_callers: Vec<Vec<FunctionId>>,
+    /// For each function, the groups that can call it.
+    reaches: HashMap<FunctionId, Vec<usize>>,
+    /// Groups that may pause.
+    pausing: Vec<bool>,
+}
+
+impl Graph {
+    fn propagate(
+        &mut self,
+        work: &mut Vec<FunctionId>,
+        can_change: &mut HashSet<FunctionId>,
+        reasons: &mut HashMap<FunctionId, Reason>,
+        blocked: &dyn Fn(FunctionId) -> bool,
+    ) {
+        while let Some(callee) = work.pop() {
+            let direct = self.callers.get(&callee).map(Vec::as_slice).unwrap_or(&[]);
+            for &caller in direct {
+                if !blocked(caller) && can_change.insert(caller) {
+                    reasons.insert(caller, Reason::Calls(callee));
+                    work.push(caller);
+                }
+            }
+            for &k in self.reaches.get(&callee).map(Vec::as_slice).unwrap_or(&[]) {
+                if std::mem::replace(&mut self.pausing[k], true) {
+                    continue;
+                }
+                let (table, ty) = self.groups[k];
+                for &caller in &self.group_callers[k] {
+                    if !blocked(caller) && can_change.insert(caller) {
+                        let target = callee;
+                        reasons.insert(caller, Reason::CallsIndirect { table, ty, target });
+                        work.push(caller);
+                    }
+                }
             }
         }
     }

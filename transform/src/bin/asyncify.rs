@@ -28,7 +28,12 @@ options:
   --imports LIST           imports that may pause, as module.base globs (comma separated or @FILE);
                            default: every import may pause
   --ignore-imports         no import may pause
-  --ignore-indirect        indirect calls never pause
+  --ignore-indirect        indirect calls never pause (unsafe if one does)
+  --every-indirect-may-pause
+                           Binaryen's assumption: every indirect call may pause (default: only
+                           those that can reach a function that may, by table and type)
+  --closed-world           the host never puts functions into the module's imported or
+                           exported tables (default: their indirect calls may reach anything)
   --only-list LIST         instrument exactly these functions
   --add-list LIST          these functions may pause too
   --remove-list LIST       these functions never pause
@@ -70,6 +75,8 @@ fn parse_args(args: Vec<String>) -> Result<Option<Cli>> {
             "--imports" => opts.apply_pass_arg(&format!("asyncify-imports@{}", value(&arg)?))?,
             "--ignore-imports" => opts.ignore_imports = true,
             "--ignore-indirect" => opts.ignore_indirect = true,
+            "--every-indirect-may-pause" => opts.every_indirect_may_pause = true,
+            "--closed-world" => opts.closed_world = true,
             "--only-list" => opts.apply_pass_arg(&format!("asyncify-onlylist@{}", value(&arg)?))?,
             "--add-list" => opts.apply_pass_arg(&format!("asyncify-addlist@{}", value(&arg)?))?,
             "--remove-list" => {
