@@ -97,6 +97,15 @@ pub struct Ctx<T> {
     rt: RuntimeState,
 }
 
+impl RuntimeState {
+    /// The name of the import that paused, for errors.
+    fn paused_import(&self) -> String {
+        self.paused
+            .map(|i| self.imports[i].clone())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Default)]
 struct RuntimeState {
     /// Address and size of the buffer of the call or coroutine that is running.
@@ -611,7 +620,7 @@ where
 /// Checks the rewind re-entered the import that paused, and ends the rewind's bookkeeping.
 fn rewound_into(rt: &mut RuntimeState, index: usize) -> wasmtime::Result<()> {
     if rt.paused != Some(index) {
-        let expected = rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
+        let expected = rt.paused_import();
         rt.error = Some(Error::WrongRewind {
             expected,
             got: rt.imports[index].clone(),
@@ -935,17 +944,16 @@ impl<T: Send + 'static> Instance<T> {
     /// Awaits the future of the import that paused a `call_async`.
     async fn await_import(&mut self) -> Result<(), Error> {
         let rt = &mut self.store.data_mut().rt;
-        let import = || rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
         let Some(mut pending) = rt.pending.take() else {
             return Err(Error::Import {
-                import: import(),
+                import: rt.paused_import(),
                 message: "a yield import paused a call_async; use a Coroutine".into(),
             });
         };
         let ready = std::future::poll_fn(|cx| pending.as_mut().poll_ready(cx)).await;
         let rt = &mut self.store.data_mut().rt;
         ready.map_err(|e| Error::Import {
-            import: rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default(),
+            import: rt.paused_import(),
             message: format!("{e:#}"),
         })?;
         rt.pending = Some(pending);
@@ -1138,7 +1146,7 @@ impl<T: Send + 'static> Instance<T> {
                 rt.pending = None;
                 co.done = true;
                 Err(Error::Import {
-                    import: import(rt),
+                    import: rt.paused_import(),
                     message: "an async import paused a coroutine; use call_async".into(),
                 })
             }
@@ -1150,7 +1158,7 @@ impl<T: Send + 'static> Instance<T> {
                 None => {
                     co.done = true;
                     Err(Error::Import {
-                        import: import(rt),
+                        import: rt.paused_import(),
                         message: format!(
                             "the yield import's arguments are not a {}: resume a coroutine with \
                              the API its yield import was registered with (typed or not)",
