@@ -1135,8 +1135,6 @@ impl<T: Send + 'static> Instance<T> {
         result: Result<Option<D>, Error>,
     ) -> Result<Step<Y, D>, Error> {
         let rt = &mut self.store.data_mut().rt;
-        let import =
-            |rt: &RuntimeState| rt.paused.map(|i| rt.imports[i].clone()).unwrap_or_default();
         match result {
             Ok(Some(out)) => {
                 co.done = true;
