@@ -42,7 +42,7 @@ pub fn engine(fuel: bool) -> Result<Engine> {
 
 /// `engine`, with a change to the configuration first (a profiler, `emit_clif`).
 pub fn engine_with(fuel: bool, tune: impl FnOnce(&mut Config)) -> Result<Engine> {
-    let mut config: Config = asyncify_host::recommended_config();
+    let mut config = Config::new();
     config.consume_fuel(fuel);
     tune(&mut config);
     Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))
@@ -73,7 +73,8 @@ fn finished(r: wasmtime::Result<()>) -> Result<()> {
 /// One run of `_start`: (milliseconds of the call alone, checksum printed, fuel used when
 /// `fuel`, which needs an engine from `engine(true)`).
 /// `asyncified` modules run through asyncify-host, the others through wasmtime directly; both
-/// on wasmtime's async call path with WASI preview1, and `env.pause` an ordinary import.
+/// with synchronous calls into wasm and asyncify-host's WASI preview1 (no call pauses: list
+/// modes do not instrument WASI), and `env.pause` an ordinary import.
 pub async fn run_once(
     engine: &Engine,
     module: &Module,
@@ -85,7 +86,11 @@ pub async fn run_once(
     let stdout = MemoryOutputPipe::new(1 << 20);
     let (ms, left) = if asyncified {
         let mut linker = asyncify_host::Linker::<WasiP1Ctx>::new(engine);
-        w(asyncify_host::wasi::add_to_linker(&mut linker, |c| c))?;
+        w(asyncify_host::wasi::add_to_linker_pausing(
+            &mut linker,
+            |c| c,
+            &[],
+        ))?;
         w(linker.inner().func_wrap("env", "pause", || {}).map(|_| ()))?;
         let mut inst = linker
             .instantiate(
@@ -109,16 +114,19 @@ pub async fn run_once(
         (ms, left)
     } else {
         let mut linker: wasmtime::Linker<WasiP1Ctx> = wasmtime::Linker::new(engine);
-        w(wasmtime_wasi::p1::add_to_linker_async(&mut linker, |c| c))?;
+        w(asyncify_host::wasi::add_to_wasmtime_linker(
+            &mut linker,
+            |c| c,
+        ))?;
         w(linker.func_wrap("env", "pause", || {}).map(|_| ()))?;
         let mut store = Store::new(engine, wasi(name, size, &stdout));
         if fuel {
             w(store.set_fuel(u64::MAX))?;
         }
-        let instance = w(linker.instantiate_async(&mut store, module).await)?;
+        let instance = w(linker.instantiate(&mut store, module))?;
         let start = w(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;
         let t = Instant::now();
-        let r = start.call_async(&mut store, ()).await;
+        let r = start.call(&mut store, ());
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         finished(r)?;
         let left = if fuel { w(store.get_fuel())? } else { 0 };

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use wasmtime::{Engine, FuncType, Module, Store};
+use wasmtime::{Engine, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -114,7 +114,8 @@ struct Host {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Runtime {
-    /// The uninstrumented module, `env.pause` an ordinary import.
+    /// The uninstrumented module, `env.pause` an ordinary import, synchronous calls with
+    /// asyncify-host's WASI: what the asyncified module's "no pause taken" row runs.
     Plain,
     /// The uninstrumented module, `env.pause` an async import on wasmtime's fibers.
     Fibers,
@@ -157,58 +158,70 @@ async fn pausing_run(
     let t;
     let result = match runtime {
         Runtime::Asyncify => {
+            // Only env.pause was asyncified: WASI runs without pausing.
             let mut linker = asyncify_host::Linker::<Host>::new(engine);
-            w(asyncify_host::wasi::add_to_linker(&mut linker, |h| {
-                &mut h.wasi
-            }))?;
-            w(linker.func_maybe_async(
-                "env",
-                "pause",
-                FuncType::new(engine, [], []),
-                move |caller, _| {
-                    if pause_now(&caller.data().data.calls) {
-                        asyncify_host::Reply::Later(Box::pin(async move {
-                            wait().await;
-                            Ok(vec![])
-                        }))
-                    } else {
-                        asyncify_host::Reply::Now(vec![])
-                    }
-                },
+            w(asyncify_host::wasi::add_to_linker_pausing(
+                &mut linker,
+                |h| &mut h.wasi,
+                &[],
             ))?;
+            w(
+                linker.func_wrap_maybe_async("env", "pause", move |caller, ()| {
+                    if pause_now(&caller.data().data.calls) {
+                        asyncify_host::Reply::Later(async move {
+                            wait().await;
+                            Ok(())
+                        })
+                    } else {
+                        asyncify_host::Reply::Now(())
+                    }
+                }),
+            )?;
             let mut inst = linker
                 .instantiate(module, host, asyncify_host::Buffer::Grow { size: 1 << 16 })
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let start = inst
+                .typed_func::<(), ()>("_start")
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             t = Instant::now();
-            match inst.call_async("_start", &[]).await {
+            match inst.call_typed_async(&start, ()).await {
                 Ok(_) => Ok(()),
                 Err(asyncify_host::Error::Trap(e)) => Err(e),
                 Err(e) => bail!("{e}"),
             }
         }
-        Runtime::Plain | Runtime::Fibers => {
+        Runtime::Plain => {
+            let mut linker: wasmtime::Linker<Host> = wasmtime::Linker::new(engine);
+            w(asyncify_host::wasi::add_to_wasmtime_linker(
+                &mut linker,
+                |h| &mut h.wasi,
+            ))?;
+            w(linker
+                .func_wrap("env", "pause", move |caller: wasmtime::Caller<'_, Host>| {
+                    pause_now(&caller.data().calls);
+                })
+                .map(|_| ()))?;
+            let mut store = Store::new(engine, host);
+            let instance = w(linker.instantiate(&mut store, module))?;
+            let start = w(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;
+            t = Instant::now();
+            start.call(&mut store, ())
+        }
+        Runtime::Fibers => {
             let mut linker: wasmtime::Linker<Host> = wasmtime::Linker::new(engine);
             w(wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h| {
                 &mut h.wasi
             }))?;
-            if runtime == Runtime::Plain {
-                w(linker
-                    .func_wrap("env", "pause", move |caller: wasmtime::Caller<'_, Host>| {
-                        pause_now(&caller.data().calls);
+            w(linker
+                .func_wrap_async("env", "pause", move |caller, ()| {
+                    let pause = pause_now(&caller.data().calls);
+                    Box::new(async move {
+                        if pause {
+                            wait().await;
+                        }
                     })
-                    .map(|_| ()))?;
-            } else {
-                w(linker
-                    .func_wrap_async("env", "pause", move |caller, ()| {
-                        let pause = pause_now(&caller.data().calls);
-                        Box::new(async move {
-                            if pause {
-                                wait().await;
-                            }
-                        })
-                    })
-                    .map(|_| ()))?;
-            }
+                })
+                .map(|_| ()))?;
             let mut store = Store::new(engine, host);
             let instance = w(linker.instantiate_async(&mut store, module).await)?;
             let start = w(instance.get_typed_func::<(), ()>(&mut store, "_start"))?;

@@ -117,7 +117,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let wasm = asyncify::transform(MODULE.as_bytes(), &asyncify::Options::default())?.wasm;
-    let engine = Engine::new(&asyncify_host::recommended_config())?;
+    let engine = Engine::default();
     let module = Module::new(&engine, wasm)?;
     let mut linker = Linker::<()>::new(&engine);
     linker.func_async(

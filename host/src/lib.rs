@@ -16,9 +16,9 @@
 //! - [`Linker::func_yield`] registers a *yield point* for schedulers and CPU budgets:
 //!   [`Instance::resume`] runs a [`Coroutine`] until it yields and gives control back; several
 //!   coroutines share one instance, each with its own unwind buffer.
-//! - [`wasi::add_async_poll_oneoff`] makes WASI's `poll_oneoff` (what C's `sleep`, `usleep` and
-//!   `nanosleep` become) such an async import, so an unmodified C program's `sleep(1)` yields to
-//!   tokio instead of blocking a thread.
+//! - [`wasi::add_to_linker`] adds WASI preview1 whose waiting functions (`poll_oneoff`,
+//!   `fd_read`, `fd_write`: what C's `sleep()`, `read()` and `write()` become) pause, so an
+//!   unmodified C program's `sleep(1)` yields to tokio instead of blocking a thread.
 //! - [`check`] is a WASI host that pauses at every import call and checks that each rewind
 //!   re-enters the same import with the same arguments (the rewind contract), for tests and
 //!   for the `asyncify-run` command.
@@ -52,17 +52,6 @@ use std::task::{Context, Poll};
 
 pub use error::Error;
 use wasmtime::{Caller, Engine, FuncType, Module, Store, TypedFunc, Val};
-
-/// A wasmtime configuration suited to this crate: every pause and resume is a wasmtime async
-/// call, and the pooling allocator reuses their fiber stacks (about 3x faster round trips
-/// than fresh stacks, measured by `examples/roundtrip.rs`).
-pub fn recommended_config() -> wasmtime::Config {
-    let mut config = wasmtime::Config::new();
-    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
-        wasmtime::PoolingAllocationConfig::default(),
-    ));
-    config
-}
 
 /// What an async import returns: a future with the import's results.
 pub type ImportFuture = Pin<Box<dyn Future<Output = wasmtime::Result<Vec<Val>>> + Send + 'static>>;
@@ -117,6 +106,10 @@ struct RuntimeState {
     pending: Option<Pin<Box<dyn Pending>>>,
     /// The last one, for the next pause to reuse.
     spare: Option<Pin<Box<dyn Pending>>>,
+    /// The paused import's work with the store (a [`StoreOp`]), and once the host has done
+    /// it, what the import returns at its re-entry.
+    op: Slot,
+    op_result: Option<wasmtime::Result<i32>>,
     /// Arguments of the yield import that paused (`Vec<Val>`, or a typed import's tuple).
     yielded: Slot,
     /// What the yield import returns when it is re-entered (given to `resume`).
@@ -126,8 +119,6 @@ struct RuntimeState {
     /// A typed error raised inside an import, reported instead of wasmtime's generic one.
     error: Option<Error>,
     imports: Arc<Vec<String>>,
-    /// Every call into wasm is an async wasmtime call ([`Linker::use_async_calls`]).
-    async_calls: bool,
 }
 
 /// A paused import's future, with a place for its results once it is ready. Typed imports get
@@ -201,6 +192,17 @@ impl Slot {
     }
 }
 
+/// What an import that pauses with [`Linker::func_wrap_store_op`] leaves for the host: work
+/// that needs the module's memory and the store's data, done while the wasm stack is
+/// unwound (nothing else uses them then), awaited for as long as it takes.
+pub(crate) type StoreOp<T> = Box<
+    dyn for<'a> FnOnce(
+            &'a mut [u8],
+            &'a mut Ctx<T>,
+        ) -> Pin<Box<dyn Future<Output = wasmtime::Result<i32>> + Send + 'a>>
+        + Send,
+>;
+
 type AsyncFn<T> = dyn Fn(&mut Caller<'_, Ctx<T>>, &[Val]) -> Reply + Send + Sync + 'static;
 
 /// What a pausing import calls in wasm, found once per instance after instantiation. The
@@ -213,18 +215,17 @@ struct ImportApi {
 
 type ApiCell = Arc<OnceLock<ImportApi>>;
 
-/// Defines one pausing import in a wasmtime linker, in the linker's call mode (async or not).
+/// Defines one pausing import in a wasmtime linker.
 type Define<T> =
-    Arc<dyn Fn(&mut wasmtime::Linker<Ctx<T>>, bool, ApiCell) -> wasmtime::Result<()> + Send + Sync>;
+    Arc<dyn Fn(&mut wasmtime::Linker<Ctx<T>>, ApiCell) -> wasmtime::Result<()> + Send + Sync>;
 
-/// A wasmtime linker for asyncified modules. Sync imports and WASI go through
-/// [`Linker::inner`]; pausing imports through [`Linker::func_wrap_async`] (typed),
+/// A wasmtime linker for asyncified modules. Ordinary imports go through
+/// [`Linker::inner`], WASI through [`wasi::add_to_linker`]; pausing imports through [`Linker::func_wrap_async`] (typed),
 /// [`Linker::func_async`] (untyped) and [`Linker::func_yield`].
 pub struct Linker<T: 'static> {
     inner: wasmtime::Linker<Ctx<T>>,
     imports: Vec<String>,
     pausing: Vec<Define<T>>,
-    async_calls: bool,
 }
 
 impl<T: Send + 'static> Linker<T> {
@@ -235,11 +236,10 @@ impl<T: Send + 'static> Linker<T> {
             inner,
             imports: Vec::new(),
             pausing: Vec::new(),
-            async_calls: false,
         }
     }
 
-    /// The wasmtime linker, for ordinary (non-pausing) imports and WASI.
+    /// The wasmtime linker, for ordinary (non-pausing) imports.
     pub fn inner(&mut self) -> &mut wasmtime::Linker<Ctx<T>> {
         &mut self.inner
     }
@@ -317,7 +317,7 @@ impl<T: Send + 'static> Linker<T> {
     }
 
     /// Defines a typed pausing import whose calls `handle` serves (its index, what it calls in
-    /// wasm, the parameters), in the call mode the linker has at instantiation.
+    /// wasm, the parameters).
     fn define_typed<P: ImportParams, R: ImportResults>(
         &mut self,
         module: &str,
@@ -330,27 +330,42 @@ impl<T: Send + 'static> Linker<T> {
         let index = self.add_import(module, name);
         let handle = Arc::new(handle);
         let (module, name) = (module.to_string(), name.to_string());
-        self.pausing.push(Arc::new(move |linker, async_calls, api| {
+        self.pausing.push(Arc::new(move |linker, api| {
             let handle = handle.clone();
-            if async_calls {
-                linker.func_wrap_async(&module, &name, move |mut caller, params: P| {
-                    let (handle, api) = (handle.clone(), api.clone());
-                    Box::new(async move {
-                        let (r, nested) = handle(&mut caller, index, &api, params)?;
-                        nested.run_async(&mut caller, &api).await?;
-                        Ok(r)
-                    })
-                })?;
-            } else {
-                P::wrap(linker, &module, &name, move |mut caller, params| {
-                    let (r, nested) = handle(&mut caller, index, &api, params)?;
-                    nested.run(&mut caller, &api)?;
-                    Ok(r)
-                })?;
-            }
-            Ok(())
+            P::wrap(linker, &module, &name, move |mut caller, params| {
+                let (r, nested) = handle(&mut caller, index, &api, params)?;
+                nested.run(&mut caller, &api)?;
+                Ok(r)
+            })
         }));
         Ok(self)
+    }
+
+    /// An import that pauses at every call and leaves the host work that needs the store
+    /// (`make` builds it from the parameters): the host does it between the unwind and the
+    /// rewind, with the memory and the store's data borrowed across its awaits, and the
+    /// import's re-entry returns its result. This is how WASI's blocking calls pause: their
+    /// implementations hold the memory and the WASI context while they wait.
+    pub(crate) fn func_wrap_store_op<P: ImportParams>(
+        &mut self,
+        module: &str,
+        name: &str,
+        make: impl Fn(&mut Caller<'_, Ctx<T>>, P) -> StoreOp<T> + Send + Sync + 'static,
+    ) -> wasmtime::Result<&mut Self> {
+        self.define_typed(module, name, move |caller, index, api, params: P| {
+            if caller.data().rt.rewinding {
+                let rt = &mut caller.data_mut().rt;
+                rewound_into(rt, index)?;
+                let result = rt.op_result.take();
+                return Ok((
+                    result.ok_or_else(|| wasmtime::format_err!("no result to rewind with"))??,
+                    Nested::StopRewind,
+                ));
+            }
+            let op = make(caller, params);
+            caller.data_mut().rt.op.put(op);
+            Ok((0, begin_unwind(caller, index, api)?))
+        })
     }
 
     /// An untyped import implemented by a future (for embedders that only know the type at
@@ -417,40 +432,15 @@ impl<T: Send + 'static> Linker<T> {
             f,
         });
         let (module, name) = (module.to_string(), name.to_string());
-        self.pausing.push(Arc::new(move |linker, async_calls, api| {
+        self.pausing.push(Arc::new(move |linker, api| {
             let def = def.clone();
-            if async_calls {
-                linker.func_new_async(
-                    &module,
-                    &name,
-                    ty.clone(),
-                    move |mut caller, args, out| {
-                        let (def, api) = (def.clone(), api.clone());
-                        Box::new(async move {
-                            def.enter(&mut caller, &api, args, out)?
-                                .run_async(&mut caller, &api)
-                                .await
-                        })
-                    },
-                )?;
-            } else {
-                linker.func_new(&module, &name, ty.clone(), move |mut caller, args, out| {
-                    def.enter(&mut caller, &api, args, out)?
-                        .run(&mut caller, &api)
-                })?;
-            }
+            linker.func_new(&module, &name, ty.clone(), move |mut caller, args, out| {
+                def.enter(&mut caller, &api, args, out)?
+                    .run(&mut caller, &api)
+            })?;
             Ok(())
         }));
         Ok(self)
-    }
-
-    /// Makes every call into wasm an async wasmtime call (on a fiber), which async wasmtime
-    /// host functions (such as wasmtime-wasi's async WASI, which [`wasi::add_to_linker`]
-    /// adds) require. Without them, calls are plain synchronous calls: a pause costs several
-    /// times less.
-    pub fn use_async_calls(&mut self) -> &mut Self {
-        self.async_calls = true;
-        self
     }
 
     /// Instantiates `module` (which must be asyncified) with `buffer` for `call_async`.
@@ -461,26 +451,21 @@ impl<T: Send + 'static> Linker<T> {
         data: T,
         buffer: Buffer,
     ) -> Result<Instance<T>, Error> {
-        // The pausing imports call into wasm (to start an unwind or stop a rewind): as async
-        // host functions when calls are async, as plain ones otherwise. They find what they
-        // call in `api`, filled once the instance exists.
+        // The pausing imports call into wasm (to start an unwind or stop a rewind); they find
+        // what they call in `api`, filled once the instance exists.
         let mut linker = self.inner.clone();
         let api: ApiCell = Arc::default();
         for define in &self.pausing {
-            define(&mut linker, self.async_calls, api.clone()).map_err(Error::Instantiate)?;
+            define(&mut linker, api.clone()).map_err(Error::Instantiate)?;
         }
         let rt = RuntimeState {
             imports: Arc::new(self.imports.clone()),
-            async_calls: self.async_calls,
             ..Default::default()
         };
         let mut store = Store::new(module.engine(), Ctx { data, rt });
-        let instance = if self.async_calls {
-            block_on(linker.instantiate_async(&mut store, module))
-        } else {
-            linker.instantiate(&mut store, module)
-        }
-        .map_err(Error::Instantiate)?;
+        let instance = linker
+            .instantiate(&mut store, module)
+            .map_err(Error::Instantiate)?;
         let (host_api, import_api) = Api::find(&mut store, &instance)?;
         let _ = api.set(import_api);
         let mut inst = Instance {
@@ -557,19 +542,6 @@ impl Nested {
             Nested::None => Ok(()),
             Nested::StartUnwind(buffer) => api.start_unwind.call(caller, buffer),
             Nested::StopRewind => api.stop_rewind.call(caller, ()),
-        }
-    }
-
-    async fn run_async<T: Send>(
-        self,
-        caller: &mut Caller<'_, Ctx<T>>,
-        api: &ApiCell,
-    ) -> wasmtime::Result<()> {
-        let api = api.get().expect("set at instantiation");
-        match self {
-            Nested::None => Ok(()),
-            Nested::StartUnwind(buffer) => api.start_unwind.call_async(caller, buffer).await,
-            Nested::StopRewind => api.stop_rewind.call_async(caller, ()).await,
         }
     }
 }
@@ -711,6 +683,7 @@ fn check_arity<T>(
 struct Api {
     stop_unwind: TypedFunc<(), ()>,
     start_rewind: TypedFunc<i32, ()>,
+    memory: wasmtime::Memory,
 }
 
 impl Api {
@@ -723,16 +696,18 @@ impl Api {
             .ok_or_else(|| Error::NotAsyncified {
                 missing: "asyncify_get_state".into(),
             })?;
+        let memory = instance
+            .get_memory(&mut *store, "memory")
+            .ok_or_else(|| Error::MissingExport("memory".into()))?;
         let api = Api {
             stop_unwind: export(store, instance, "asyncify_stop_unwind")?,
             start_rewind: export(store, instance, "asyncify_start_rewind")?,
+            memory,
         };
         let imports = ImportApi {
             start_unwind: export(store, instance, "asyncify_start_unwind")?,
             stop_rewind: export(store, instance, "asyncify_stop_rewind")?,
-            memory: instance
-                .get_memory(&mut *store, "memory")
-                .ok_or_else(|| Error::MissingExport("memory".into()))?,
+            memory,
         };
         Ok((api, imports))
     }
@@ -838,14 +813,17 @@ impl<T: Send + 'static> Instance<T> {
                     .instance
                     .get_typed_func::<(), i32>(&mut self.store, func)
                     .map_err(|_| Error::MissingExport(func.clone()))?;
-                (self.typed_call(&f, ()).map_err(Error::Trap)? as u32, *size)
+                (
+                    f.call(&mut self.store, ()).map_err(Error::Trap)? as u32,
+                    *size,
+                )
             }
             Buffer::Malloc { func, size } => {
                 let f = self
                     .instance
                     .get_typed_func::<i32, i32>(&mut self.store, func)
                     .map_err(|_| Error::MissingExport(func.clone()))?;
-                let addr = self.typed_call(&f, *size as i32).map_err(Error::Trap)? as u32;
+                let addr = f.call(&mut self.store, *size as i32).map_err(Error::Trap)? as u32;
                 if addr == 0 {
                     return Err(Error::BufferTooSmall { size: *size });
                 }
@@ -856,15 +834,6 @@ impl<T: Send + 'static> Instance<T> {
             return Err(Error::BufferTooSmall { size });
         }
         Ok((addr, size - 8))
-    }
-
-    /// Calls `f` synchronously, or on wasmtime's async path when calls are async.
-    fn typed_call<P, R>(&mut self, f: &TypedFunc<P, R>, params: P) -> wasmtime::Result<R>
-    where
-        P: wasmtime::WasmParams + Send + Sync,
-        R: wasmtime::WasmResults + Send + Sync,
-    {
-        typed_call(&mut self.store, f, params)
     }
 
     fn func(&mut self, name: &str) -> Result<wasmtime::Func, Error> {
@@ -881,17 +850,13 @@ impl<T: Send + 'static> Instance<T> {
     }
 
     /// Runs `func` once; returns its results, or `None` when it returned because it unwound.
-    async fn run_once(
+    fn run_once(
         &mut self,
         func: wasmtime::Func,
         args: &[Val],
         mut out: Vec<Val>,
     ) -> Result<Option<Vec<Val>>, Error> {
-        let result = if self.store.data().rt.async_calls {
-            func.call_async(&mut self.store, args, &mut out).await
-        } else {
-            func.call(&mut self.store, args, &mut out)
-        };
+        let result = func.call(&mut self.store, args, &mut out);
         self.after_run(result.map(|()| out))
     }
 
@@ -919,7 +884,10 @@ impl<T: Send + 'static> Instance<T> {
             }
         };
         if unwinding {
-            typed_call(&mut self.store, &self.api.stop_unwind, ()).map_err(Error::Trap)?;
+            self.api
+                .stop_unwind
+                .call(&mut self.store, ())
+                .map_err(Error::Trap)?;
             return Ok(None);
         }
         Ok(Some(out))
@@ -932,18 +900,29 @@ impl<T: Send + 'static> Instance<T> {
         // A call that trapped during a rewind may have left its state behind.
         rt.rewinding = false;
         rt.pending = None;
+        rt.op.clear();
+        rt.op_result = None;
     }
 
     fn rewind(&mut self) -> Result<(), Error> {
         let rt = &mut self.store.data_mut().rt;
         rt.rewinding = true;
         let buffer = rt.buffer as i32;
-        typed_call(&mut self.store, &self.api.start_rewind, buffer).map_err(Error::Trap)
+        self.api
+            .start_rewind
+            .call(&mut self.store, buffer)
+            .map_err(Error::Trap)
     }
 
-    /// Awaits the future of the import that paused a `call_async`.
+    /// Awaits the future (or does the store work) of the import that paused a `call_async`.
     async fn await_import(&mut self) -> Result<(), Error> {
         let rt = &mut self.store.data_mut().rt;
+        if let Some(op) = rt.op.take::<StoreOp<T>>() {
+            let (memory, ctx) = self.api.memory.data_and_store_mut(&mut self.store);
+            let result = op(memory, ctx).await;
+            self.store.data_mut().rt.op_result = Some(result);
+            return Ok(());
+        }
         let Some(mut pending) = rt.pending.take() else {
             return Err(Error::Import {
                 import: rt.paused_import(),
@@ -967,7 +946,7 @@ impl<T: Send + 'static> Instance<T> {
         self.use_buffer(self.buffer);
         let slots = self.result_slots(func);
         loop {
-            if let Some(out) = self.run_once(func, args, slots.clone()).await? {
+            if let Some(out) = self.run_once(func, args, slots.clone())? {
                 return Ok(out);
             }
             self.await_import().await?;
@@ -1002,11 +981,7 @@ impl<T: Send + 'static> Instance<T> {
     {
         self.use_buffer(self.buffer);
         loop {
-            let result = if self.store.data().rt.async_calls {
-                f.call_async(&mut self.store, params.clone()).await
-            } else {
-                f.call(&mut self.store, params.clone())
-            };
+            let result = f.call(&mut self.store, params.clone());
             if let Some(out) = self.after_run(result)? {
                 return Ok(out);
             }
@@ -1019,12 +994,8 @@ impl<T: Send + 'static> Instance<T> {
     pub fn call(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
         let func = self.func(name)?;
         let mut out = self.result_slots(func);
-        if self.store.data().rt.async_calls {
-            block_on(func.call_async(&mut self.store, args, &mut out))
-        } else {
-            func.call(&mut self.store, args, &mut out)
-        }
-        .map_err(Error::Trap)?;
+        func.call(&mut self.store, args, &mut out)
+            .map_err(Error::Trap)?;
         Ok(out)
     }
 
@@ -1069,21 +1040,11 @@ impl<T: Send + 'static> Instance<T> {
         })
     }
 
-    /// Runs `co` until it yields or finishes, blocking the thread: a synchronous scheduler's
-    /// step. `results` are what the yield import returns (ignored on the first resume).
-    /// (From async code, use [`Instance::resume_async`].)
+    /// Runs `co` until it yields or finishes: a scheduler's step. `results` are what the yield
+    /// import returns (ignored on the first resume).
     pub fn resume(&mut self, co: &mut Coroutine, results: Vec<Val>) -> Result<Step, Error> {
-        block_on(self.resume_async(co, results))
-    }
-
-    /// [`Instance::resume`] for async code.
-    pub async fn resume_async(
-        &mut self,
-        co: &mut Coroutine,
-        results: Vec<Val>,
-    ) -> Result<Step, Error> {
         self.before_step(&mut co.state, results)?;
-        let result = self.run_once(co.func, &co.args, co.results.clone()).await;
+        let result = self.run_once(co.func, &co.args, co.results.clone());
         self.after_step(&mut co.state, result)
     }
 
@@ -1102,7 +1063,7 @@ impl<T: Send + 'static> Instance<T> {
         R: wasmtime::WasmResults + Send + Sync,
     {
         self.before_step(&mut co.state, results)?;
-        let result = typed_call(&mut self.store, &co.func, co.params.clone());
+        let result = co.func.call(&mut self.store, co.params.clone());
         let result = self.after_run(result);
         self.after_step(&mut co.state, result)
     }
@@ -1140,7 +1101,7 @@ impl<T: Send + 'static> Instance<T> {
                 co.done = true;
                 Ok(Step::Done(out))
             }
-            Ok(None) if rt.pending.is_some() => {
+            Ok(None) if rt.pending.is_some() || rt.op.take::<StoreOp<T>>().is_some() => {
                 rt.pending = None;
                 co.done = true;
                 Err(Error::Import {
@@ -1170,36 +1131,5 @@ impl<T: Send + 'static> Instance<T> {
                 Err(e)
             }
         }
-    }
-}
-
-/// Calls `f` synchronously, or on wasmtime's async path when calls are async.
-fn typed_call<T: Send, P, R>(
-    store: &mut Store<Ctx<T>>,
-    f: &TypedFunc<P, R>,
-    params: P,
-) -> wasmtime::Result<R>
-where
-    P: wasmtime::WasmParams + Send + Sync,
-    R: wasmtime::WasmResults + Send + Sync,
-{
-    if store.data().rt.async_calls {
-        block_on(f.call_async(store, params))
-    } else {
-        f.call(store, params)
-    }
-}
-
-/// Drives a future to completion on this thread. The calls it is used for finish without
-/// waiting on anything (the wasm runs on wasmtime's fiber, and yield imports never await), so
-/// this only spins when an async import really waits, which `resume` documents.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
     }
 }

@@ -1,122 +1,255 @@
-//! WASI preview1 alongside asyncify, with `poll_oneoff` as an async, pausing import.
+//! WASI preview1 for asyncified modules, with plain synchronous calls into wasm.
 //!
-//! C's `sleep`, `usleep` and `nanosleep` become `poll_oneoff` with one clock subscription.
-//! [`add_async_poll_oneoff`] replaces wasmtime-wasi's blocking version with one that writes
-//! the events at once (the program cannot observe memory while it is paused) and then awaits
-//! a tokio timer for the earliest clock timeout, so the thread stays free for other tasks.
-//! The module must have been asyncified with `poll_oneoff` among the imports that may pause
-//! (the default, or `--imports wasi_snapshot_preview1.poll_oneoff,...`).
+//! The WASI functions that wait for the world outside the program are pausing imports: by
+//! default [`BLOCKING`], what C's `sleep()`, `read()` and `write()` become. Such a call
+//! unwinds the wasm stack at once; the host then runs wasmtime-wasi's implementation of it
+//! with the module's memory and the WASI context (nothing else uses them while the stack is
+//! unwound), awaiting it on the embedder's tokio runtime while other tasks run, rewinds, and
+//! the import's re-entry returns the result. So the real work happens once, between the two
+//! calls of Binaryen's protocol, with the arguments of the first.
+//!
+//! Every other WASI function runs when it is called, on the calling thread: wasmtime-wasi's
+//! synchronous ones as they are, and those it implements as futures (files, descriptors,
+//! paths) driven to completion there. They finish without the tokio runtime's help (file
+//! operations run on its blocking pool or on the thread itself), but a call that is not
+//! paused and would wait, such as a read of an empty pipe left out of the pausing list,
+//! blocks the thread.
+//!
+//! The module must have been asyncified with the pausing functions among the imports that
+//! may pause (the transform's default: every import; or `--imports
+//! wasi_snapshot_preview1.poll_oneoff,...` with [`add_to_linker_pausing`] given the same
+//! list).
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
-use wasmtime::{Caller, FuncType, Val, ValType};
+use wasmtime::{AsContextMut, Caller};
+use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wiggle::GuestMemory;
 
-use crate::{Ctx, ImportFuture, Linker};
+use crate::{Ctx, Linker, StoreOp};
 
-const SUBSCRIPTION_SIZE: usize = 48;
-const EVENT_SIZE: usize = 32;
-const EVENTTYPE_CLOCK: u8 = 0;
-const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
-const ERRNO_SUCCESS: i32 = 0;
-const ERRNO_FAULT: i32 = 21;
-const ERRNO_INVAL: i32 = 28;
+const MODULE: &str = "wasi_snapshot_preview1";
 
-/// Adds WASI preview1 (wasmtime-wasi's async version, which runs inside
-/// [`crate::Instance::call_async`]) and the async `poll_oneoff` to `linker`.
+/// For WASI preview1's functions (name and wasm parameters; those that wasmtime-wasi implements
+/// synchronously, then those it implements as futures): `define_all`, which defines each as a
+/// plain import that runs on the calling thread (driving a future to completion there), and
+/// `define_pausing`, which makes the future ones in `pausing` pausing imports whose work the
+/// host does while the stack is unwound.
+macro_rules! wasi_functions {
+    (
+        sync { $($sname:ident($($sa:ident: $st:ty),* $(,)?) -> $sr:ty;)* }
+        futures { $($name:ident($($a:ident: $t:ty),* $(,)?);)* }
+    ) => {
+        const CAN_PAUSE: &[&str] = &[$(stringify!($name)),*];
+
+        fn define_all<U: Send + 'static>(
+            linker: &mut wasmtime::Linker<U>,
+            wasi: impl Fn(&mut U) -> &mut WasiP1Ctx + Copy + Send + Sync + 'static,
+        ) -> wasmtime::Result<()> {
+            $(
+                linker.func_wrap(
+                    MODULE,
+                    stringify!($sname),
+                    move |mut caller: Caller<'_, U>, $($sa: $st),*| -> wasmtime::Result<$sr> {
+                        let fuel = caller.as_context_mut().hostcall_fuel();
+                        let memory = memory_of(&mut caller)?;
+                        let (memory, data) = memory.data_and_store_mut(&mut caller);
+                        let ctx = wasi(data);
+                        ctx.set_hostcall_fuel(fuel);
+                        p1::$sname(ctx, &mut GuestMemory::Unshared(memory), $($sa),*)
+                    },
+                )?;
+            )*
+            $(
+                linker.func_wrap(
+                    MODULE,
+                    stringify!($name),
+                    move |mut caller: Caller<'_, U>, $($a: $t),*| -> wasmtime::Result<i32> {
+                        let fuel = caller.as_context_mut().hostcall_fuel();
+                        let memory = memory_of(&mut caller)?;
+                        let (memory, data) = memory.data_and_store_mut(&mut caller);
+                        let ctx = wasi(data);
+                        ctx.set_hostcall_fuel(fuel);
+                        block_on(p1::$name(ctx, &mut GuestMemory::Unshared(memory), $($a),*))
+                    },
+                )?;
+            )*
+            Ok(())
+        }
+
+        fn define_pausing<T: Send + 'static>(
+            linker: &mut Linker<T>,
+            wasi: impl Fn(&mut T) -> &mut WasiP1Ctx + Copy + Send + Sync + 'static,
+            pausing: &[&str],
+        ) -> wasmtime::Result<()> {
+            $(
+                if pausing.contains(&stringify!($name)) {
+                    linker.func_wrap_store_op(
+                        MODULE,
+                        stringify!($name),
+                        move |caller, ($($a,)*): ($($t,)*)| -> StoreOp<T> {
+                            let fuel = caller.as_context_mut().hostcall_fuel();
+                            Box::new(move |memory, data| {
+                                Box::pin(async move {
+                                    let ctx = wasi(&mut data.data);
+                                    ctx.set_hostcall_fuel(fuel);
+                                    let mut memory = GuestMemory::Unshared(memory);
+                                    p1::$name(ctx, &mut memory, $($a),*).await
+                                })
+                            })
+                        },
+                    )?;
+                }
+            )*
+            Ok(())
+        }
+    };
+}
+
+/// The WASI functions [`add_to_linker`] makes pause: those that wait for time or for
+/// input and output outside the program.
+pub const BLOCKING: &[&str] = &[
+    "poll_oneoff",
+    "fd_read",
+    "fd_write",
+    "fd_pread",
+    "fd_pwrite",
+];
+
+/// Adds WASI preview1 to `linker`, with [`BLOCKING`] pausing; `wasi` finds the WASI context in
+/// the store's data.
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
-    wasi: impl Fn(&mut T) -> &mut wasmtime_wasi::p1::WasiP1Ctx + Copy + Send + Sync + 'static,
+    wasi: impl Fn(&mut T) -> &mut WasiP1Ctx + Copy + Send + Sync + 'static,
 ) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_async(linker.inner(), move |c: &mut Ctx<T>| {
-        wasi(&mut c.data)
-    })?;
-    linker.use_async_calls();
-    add_async_poll_oneoff(linker)
+    add_to_linker_pausing(linker, wasi, BLOCKING)
 }
 
-/// Defines `wasi_snapshot_preview1.poll_oneoff` as an async import (shadowing a blocking one).
-pub fn add_async_poll_oneoff<T: Send + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    let engine = linker.inner().engine().clone();
-    let ty = FuncType::new(
-        &engine,
-        [ValType::I32, ValType::I32, ValType::I32, ValType::I32],
-        [ValType::I32],
-    );
-    linker.func_async(
-        "wasi_snapshot_preview1",
-        "poll_oneoff",
-        ty,
-        |caller, args| {
-            let (errno, wait) = match poll(caller, args) {
-                Ok(wait) => (ERRNO_SUCCESS, wait),
-                Err(errno) => (errno, Duration::ZERO),
-            };
-            Box::pin(async move {
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                Ok(vec![Val::I32(errno)])
-            }) as ImportFuture
-        },
-    )?;
-    Ok(())
+/// [`add_to_linker`] with the WASI functions that pause named (`"poll_oneoff"`, ...): the ones
+/// the module was asyncified to pause in. Only functions that wasmtime-wasi implements as
+/// futures can pause; naming another is an error.
+pub fn add_to_linker_pausing<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    wasi: impl Fn(&mut T) -> &mut WasiP1Ctx + Copy + Send + Sync + 'static,
+    pausing: &[&str],
+) -> wasmtime::Result<()> {
+    if let Some(name) = pausing.iter().find(|n| !CAN_PAUSE.contains(n)) {
+        wasmtime::bail!(
+            "{MODULE}.{name} cannot pause: the WASI functions that can are {}",
+            CAN_PAUSE.join(", ")
+        );
+    }
+    add_to_wasmtime_linker(linker.inner(), move |c: &mut Ctx<T>| wasi(&mut c.data))?;
+    define_pausing(linker, wasi, pausing)
 }
 
-/// Reads the subscriptions, writes the events that the earliest timeout fires (or that are
-/// ready at once), and returns how long to wait.
-fn poll<T>(caller: &mut Caller<'_, Ctx<T>>, args: &[Val]) -> Result<Duration, i32> {
-    let (subs, events, n, nevents) = (
-        args[0].unwrap_i32() as u32 as usize,
-        args[1].unwrap_i32() as u32 as usize,
-        args[2].unwrap_i32() as u32 as usize,
-        args[3].unwrap_i32() as u32 as usize,
-    );
-    if n == 0 {
-        return Err(ERRNO_INVAL);
+/// Adds WASI preview1 to a plain wasmtime linker, for modules that are not asyncified: every
+/// function runs when it is called, on the calling thread (see the module's documentation),
+/// with synchronous calls into wasm. It is the WASI of [`add_to_linker`] without the pauses,
+/// so an uninstrumented module can be measured against an asyncified one on equal terms.
+pub fn add_to_wasmtime_linker<U: Send + 'static>(
+    linker: &mut wasmtime::Linker<U>,
+    wasi: impl Fn(&mut U) -> &mut WasiP1Ctx + Copy + Send + Sync + 'static,
+) -> wasmtime::Result<()> {
+    define_all(linker, wasi)
+}
+
+// Not wasmtime-wasi's own synchronous linker functions: they run each future in a nested
+// tokio runtime, which panics inside the embedder's.
+wasi_functions! {
+sync {
+        args_get(argv: i32, argv_buf: i32) -> i32;
+        args_sizes_get(argc: i32, argv_buf_size: i32) -> i32;
+        environ_get(environ: i32, environ_buf: i32) -> i32;
+        environ_sizes_get(count: i32, buf_size: i32) -> i32;
+        clock_res_get(id: i32, resolution: i32) -> i32;
+        clock_time_get(id: i32, precision: i64, time: i32) -> i32;
+        fd_allocate(fd: i32, offset: i64, len: i64) -> i32;
+        fd_fdstat_set_flags(fd: i32, flags: i32) -> i32;
+        fd_fdstat_set_rights(fd: i32, base: i64, inheriting: i64) -> i32;
+        fd_prestat_get(fd: i32, prestat: i32) -> i32;
+        fd_prestat_dir_name(fd: i32, path: i32, path_len: i32) -> i32;
+        fd_tell(fd: i32, offset: i32) -> i32;
+        proc_exit(rval: i32) -> ();
+        proc_raise(sig: i32) -> i32;
+        sched_yield() -> i32;
+        random_get(buf: i32, buf_len: i32) -> i32;
+        sock_accept(fd: i32, flags: i32, result_fd: i32) -> i32;
+        sock_recv(
+            fd: i32, ri_data: i32, ri_data_len: i32, ri_flags: i32, ro_datalen: i32, ro_flags: i32
+        ) -> i32;
+        sock_send(fd: i32, si_data: i32, si_data_len: i32, si_flags: i32, so_datalen: i32) -> i32;
+        sock_shutdown(fd: i32, how: i32) -> i32;
+}
+futures {
+        fd_advise(fd: i32, offset: i64, len: i64, advice: i32);
+        fd_close(fd: i32);
+        fd_datasync(fd: i32);
+        fd_fdstat_get(fd: i32, stat: i32);
+        fd_filestat_get(fd: i32, stat: i32);
+        fd_filestat_set_size(fd: i32, size: i64);
+        fd_filestat_set_times(fd: i32, atim: i64, mtim: i64, flags: i32);
+        fd_read(fd: i32, iovs: i32, iovs_len: i32, nread: i32);
+        fd_pread(fd: i32, iovs: i32, iovs_len: i32, offset: i64, nread: i32);
+        fd_seek(fd: i32, offset: i64, whence: i32, newoffset: i32);
+        fd_sync(fd: i32);
+        fd_readdir(fd: i32, buf: i32, buf_len: i32, cookie: i64, bufused: i32);
+        fd_write(fd: i32, iovs: i32, iovs_len: i32, nwritten: i32);
+        fd_pwrite(fd: i32, iovs: i32, iovs_len: i32, offset: i64, nwritten: i32);
+        fd_renumber(from: i32, to: i32);
+        poll_oneoff(subs: i32, events: i32, nsubs: i32, nevents: i32);
+        path_create_directory(fd: i32, path: i32, path_len: i32);
+        path_filestat_get(fd: i32, flags: i32, path: i32, path_len: i32, stat: i32);
+        path_filestat_set_times(
+            fd: i32, flags: i32, path: i32, path_len: i32, atim: i64, mtim: i64, fst: i32
+        );
+        path_link(
+            old_fd: i32, old_flags: i32, old_path: i32, old_len: i32,
+            new_fd: i32, new_path: i32, new_len: i32
+        );
+        path_open(
+            fd: i32, dirflags: i32, path: i32, path_len: i32, oflags: i32,
+            rights_base: i64, rights_inheriting: i64, fdflags: i32, opened: i32
+        );
+        path_readlink(fd: i32, path: i32, path_len: i32, buf: i32, buf_len: i32, used: i32);
+        path_remove_directory(fd: i32, path: i32, path_len: i32);
+        path_rename(
+            fd: i32, old_path: i32, old_len: i32, new_fd: i32, new_path: i32, new_len: i32
+        );
+        path_symlink(old_path: i32, old_len: i32, fd: i32, new_path: i32, new_len: i32);
+        path_unlink_file(fd: i32, path: i32, path_len: i32);
+}
+}
+
+/// The calling module's exported memory.
+fn memory_of<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(wasmtime::Extern::Memory(m)) => Ok(m),
+        _ => wasmtime::bail!("WASI needs the module to export its memory as \"memory\""),
     }
-    let memory = caller
-        .get_export("memory")
-        .and_then(|e| e.into_memory())
-        .ok_or(ERRNO_FAULT)?;
-    let mut raw = vec![0u8; n * SUBSCRIPTION_SIZE];
-    memory
-        .read(&mut *caller, subs, &mut raw)
-        .map_err(|_| ERRNO_FAULT)?;
-    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64;
-    // (userdata, type, wait in ns); fd subscriptions are reported ready at once.
-    let mut ready: Vec<(u64, u8, u64)> = Vec::with_capacity(n);
-    for s in raw.chunks(SUBSCRIPTION_SIZE) {
-        let userdata = u64_at(s, 0);
-        let tag = s[8];
-        let wait = if tag == EVENTTYPE_CLOCK {
-            let timeout = u64_at(s, 24);
-            let flags = u16::from_le_bytes([s[40], s[41]]);
-            if flags & SUBCLOCKFLAGS_ABSTIME != 0 {
-                timeout.saturating_sub(now)
-            } else {
-                timeout
-            }
-        } else {
-            0
-        };
-        ready.push((userdata, tag, wait));
+}
+
+/// Runs a future to completion on this thread, sleeping until it is woken. Unlike
+/// wasmtime-wasi's own synchronous functions, this works inside a tokio runtime (they start a
+/// nested one, which tokio forbids); what it runs must not need this thread's runtime to make
+/// progress (see the module's documentation).
+fn block_on<F: Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark()
+        }
     }
-    let min = ready.iter().map(|r| r.2).min().unwrap_or(0);
-    let fired: Vec<&(u64, u8, u64)> = ready.iter().filter(|r| r.2 == min).collect();
-    let mut out = vec![0u8; fired.len() * EVENT_SIZE];
-    for (e, (userdata, tag, _)) in out.chunks_mut(EVENT_SIZE).zip(fired.iter().copied()) {
-        e[0..8].copy_from_slice(&userdata.to_le_bytes());
-        e[10] = *tag;
+    let mut fut = std::pin::pin!(fut);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
     }
-    memory
-        .write(&mut *caller, events, &out)
-        .map_err(|_| ERRNO_FAULT)?;
-    memory
-        .write(&mut *caller, nevents, &(fired.len() as u32).to_le_bytes())
-        .map_err(|_| ERRNO_FAULT)?;
-    Ok(Duration::from_nanos(min))
 }

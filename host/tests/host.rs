@@ -145,7 +145,13 @@ async fn c_usleep_yields_to_tokio_and_instances_interleave() {
     let engine = engine();
     let module = Module::new(&engine, wasm).unwrap();
     let mut linker = Linker::<Wasi>::new(&engine);
-    asyncify_host::wasi::add_to_linker(&mut linker, |w: &mut Wasi| &mut w.wasi).unwrap();
+    // The module pauses only in poll_oneoff, so only poll_oneoff may pause.
+    asyncify_host::wasi::add_to_linker_pausing(
+        &mut linker,
+        |w: &mut Wasi| &mut w.wasi,
+        &["poll_oneoff"],
+    )
+    .unwrap();
     let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 16);
     let run = |name: &'static str, step: &'static str| {
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
@@ -176,6 +182,80 @@ async fn c_usleep_yields_to_tokio_and_instances_interleave() {
         let expected: Vec<String> = (0..5).map(|i| format!("{who} {i}")).collect();
         assert_eq!(mine, expected.iter().collect::<Vec<_>>());
     }
+}
+
+/// An unmodified C program's `sleep(1)` and `read()` pause the wasm and wait on tokio, with
+/// plain synchronous calls into wasm: on a single-threaded runtime, a ticker keeps ticking
+/// through the sleep, and the line the program reads is written by a task that can only run
+/// while the program waits in `read()` (a read that blocked the thread would never return:
+/// the watchdog fails the test instead of hanging).
+#[test]
+fn c_sleep_and_read_yield_to_tokio_with_synchronous_calls() {
+    let wasm = asyncified(&build_c("sleep_read.c"), None);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        done.send(rt.block_on(sleep_and_read(wasm))).unwrap();
+    });
+    let (stdout, ticks, slept) = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the program finished (a blocked thread never would)");
+    assert_eq!(stdout, "sleeping\nreading\nread 6: hello\n");
+    assert!(slept >= Duration::from_secs(1), "sleep(1) took {slept:?}");
+    // A tick every 50 ms through a one-second sleep: far more than a blocked thread's one.
+    assert!(ticks >= 10, "the ticker ran {ticks} times during the sleep");
+}
+
+async fn sleep_and_read(wasm: Vec<u8>) -> (String, u32, Duration) {
+    let engine = engine();
+    let module = Module::new(&engine, wasm).unwrap();
+    let mut linker = Linker::<Wasi>::new(&engine);
+    asyncify_host::wasi::add_to_linker(&mut linker, |w: &mut Wasi| &mut w.wasi).unwrap();
+    let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(1 << 16);
+    let (mut writer, reader) = tokio::io::duplex(64);
+    let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+        .stdout(stdout.clone())
+        .stdin(wasmtime_wasi::cli::AsyncStdinStream::new(reader))
+        .build_p1();
+    let mut instance = linker
+        .instantiate(&module, Wasi { wasi }, Buffer::Grow { size: 16384 })
+        .unwrap();
+    let seen = |s: &str| String::from_utf8_lossy(&stdout.contents()).contains(s);
+    let ticker = async {
+        let mut ticks = 0;
+        while !seen("sleeping") {
+            tokio::task::yield_now().await;
+        }
+        let start = std::time::Instant::now();
+        while !seen("reading") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ticks += 1;
+        }
+        (ticks, start.elapsed())
+    };
+    let typist = async {
+        while !seen("reading") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        use tokio::io::AsyncWriteExt;
+        writer.write_all(b"hello\n").await.unwrap();
+    };
+    let main = instance.typed_func::<(), ()>("_start").unwrap();
+    let (run, (ticks, slept), ()) =
+        tokio::join!(instance.call_typed_async(&main, ()), ticker, typist);
+    match run {
+        Ok(()) => {}
+        Err(Error::Trap(e)) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) if exit.0 == 0 => {}
+            _ => panic!("{e:#}"),
+        },
+        Err(e) => panic!("{e}"),
+    }
+    let text = String::from_utf8(stdout.contents().to_vec()).unwrap();
+    (text, ticks, slept)
 }
 
 fn coroutine_instance(engine: &Engine) -> asyncify_host::Instance<()> {
@@ -384,16 +464,9 @@ async fn an_async_import_that_fails_names_itself() {
 /// `func_maybe_async` pauses only when asked to: here every third call of `env.tick` pauses
 /// (and returns 100 + its argument after the await), the others return at once. The sum proves
 /// every call got its own result and the loop resumed in the right iteration; the unwind
-/// buffer is pages `Buffer::Grow` added. Both call modes: plain synchronous calls into wasm
-/// (the default) and async ones (`use_async_calls`, which async WASI needs).
+/// buffer is pages `Buffer::Grow` added.
 #[tokio::test]
 async fn an_import_can_decide_per_call_whether_to_pause() {
-    for async_calls in [false, true] {
-        pause_every_third_call(async_calls).await;
-    }
-}
-
-async fn pause_every_third_call(async_calls: bool) {
     let wat = r#"(module
       (import "env" "tick" (func $tick (param i32) (result i32)))
       (memory (export "memory") 1)
@@ -410,9 +483,6 @@ async fn pause_every_third_call(async_calls: bool) {
     let module = Module::new(&engine, asyncified(wat.as_bytes(), None)).unwrap();
     let pauses = Arc::new(Mutex::new(0));
     let mut linker = Linker::<()>::new(&engine);
-    if async_calls {
-        linker.use_async_calls();
-    }
     let counted = pauses.clone();
     linker
         .func_maybe_async(
@@ -449,65 +519,60 @@ async fn pause_every_third_call(async_calls: bool) {
 }
 
 /// The typed API (`func_wrap_maybe_async`, `typed_func`, `call_typed_async`) on the same
-/// module, in both call modes: results come back typed from the awaited future, and calls
+/// module: results come back typed from the awaited future, and calls
 /// that do not pause return at once.
 #[tokio::test]
 async fn a_typed_import_decides_per_call_whether_to_pause() {
-    for async_calls in [false, true] {
-        let wat = r#"(module
-          (import "env" "tick" (func $tick (param i32 i64) (result i32)))
-          (memory (export "memory") 1)
-          (func (export "run") (param $n i32) (result i32)
-            (local $i i32) (local $sum i32)
-            (block $done
-              (loop $l
-                (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-                (local.set $sum (i32.add (local.get $sum)
-                  (call $tick (local.get $i) (i64.extend_i32_u (local.get $i)))))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                (br $l)))
-            (local.get $sum)))"#;
-        let engine = engine();
-        let module = Module::new(&engine, asyncified(wat.as_bytes(), None)).unwrap();
-        let pauses = Arc::new(Mutex::new(Vec::new()));
-        let mut linker = Linker::<()>::new(&engine);
-        if async_calls {
-            linker.use_async_calls();
-        }
-        let counted = pauses.clone();
-        linker
-            .func_wrap_maybe_async("env", "tick", move |_, (i, wide): (i32, i64)| {
-                assert_eq!(i64::from(i), wide, "both operands arrive");
-                if i % 3 == 2 {
-                    counted.lock().unwrap().push(i);
-                    asyncify_host::Reply::Later(async move {
-                        tokio::task::yield_now().await;
-                        Ok(100 + i)
-                    })
-                } else {
-                    asyncify_host::Reply::Now(i)
-                }
-            })
-            .unwrap();
-        let mut inst = linker
-            .instantiate(&module, (), Buffer::Grow { size: 1024 })
-            .unwrap();
-        let run = inst.typed_func::<i32, i32>("run").unwrap();
-        let out = inst.call_typed_async(&run, 10).await.unwrap();
-        // 0..10 plus 100 for each of the pausing calls 2, 5, 8.
-        assert_eq!(out, 45 + 300, "async calls: {async_calls}");
-        assert_eq!(*pauses.lock().unwrap(), [2, 5, 8]);
-        // The untyped call of the same instance sees the same import.
-        let out = inst.call_async("run", &[Val::I32(3)]).await.unwrap();
-        assert_eq!(out[0].unwrap_i32(), 3 + 100);
-        let Err(wrong) = inst.typed_func::<(), i64>("run") else {
-            panic!("run is (i32) -> i32");
-        };
-        assert!(
-            matches!(&wrong, Error::ExportType { name, .. } if name == "run"),
-            "{wrong}"
-        );
-    }
+    let wat = r#"(module
+      (import "env" "tick" (func $tick (param i32 i64) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "run") (param $n i32) (result i32)
+        (local $i i32) (local $sum i32)
+        (block $done
+          (loop $l
+            (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+            (local.set $sum (i32.add (local.get $sum)
+              (call $tick (local.get $i) (i64.extend_i32_u (local.get $i)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $l)))
+        (local.get $sum)))"#;
+    let engine = engine();
+    let module = Module::new(&engine, asyncified(wat.as_bytes(), None)).unwrap();
+    let pauses = Arc::new(Mutex::new(Vec::new()));
+    let mut linker = Linker::<()>::new(&engine);
+    let counted = pauses.clone();
+    linker
+        .func_wrap_maybe_async("env", "tick", move |_, (i, wide): (i32, i64)| {
+            assert_eq!(i64::from(i), wide, "both operands arrive");
+            if i % 3 == 2 {
+                counted.lock().unwrap().push(i);
+                asyncify_host::Reply::Later(async move {
+                    tokio::task::yield_now().await;
+                    Ok(100 + i)
+                })
+            } else {
+                asyncify_host::Reply::Now(i)
+            }
+        })
+        .unwrap();
+    let mut inst = linker
+        .instantiate(&module, (), Buffer::Grow { size: 1024 })
+        .unwrap();
+    let run = inst.typed_func::<i32, i32>("run").unwrap();
+    let out = inst.call_typed_async(&run, 10).await.unwrap();
+    // 0..10 plus 100 for each of the pausing calls 2, 5, 8.
+    assert_eq!(out, 45 + 300);
+    assert_eq!(*pauses.lock().unwrap(), [2, 5, 8]);
+    // The untyped call of the same instance sees the same import.
+    let out = inst.call_async("run", &[Val::I32(3)]).await.unwrap();
+    assert_eq!(out[0].unwrap_i32(), 3 + 100);
+    let Err(wrong) = inst.typed_func::<(), i64>("run") else {
+        panic!("run is (i32) -> i32");
+    };
+    assert!(
+        matches!(&wrong, Error::ExportType { name, .. } if name == "run"),
+        "{wrong}"
+    );
 }
 
 /// A typed async import with no results that always pauses, reached through a call stack:
