@@ -371,8 +371,10 @@ pub fn page(
             h.push_str("<p>fannkuch with its pause point in the innermost loop (called millions of times), \
                 list mode. Pauses are spread evenly over the run; a pause of 1 ms is a tokio timer, one of \
                 0 ms a yield to the executor (the 0 ms rows are the cleanest measure of a pause: a timer of 1 ms \
-                varies by more than a pause costs). These programs use WASI, so asyncify-host makes async \
-                calls here (see the switch section for plain calls). The overhead per pause excludes the sleeping itself \
+                varies by more than a pause costs). The normal build and the asyncified ones run with plain \
+                synchronous calls and asyncify-host&rsquo;s WASI, calling <code>env.pause</code> the same way, so \
+                &ldquo;no pause taken&rdquo; against &ldquo;normal&rdquo; is the instrumentation and the host&rsquo;s \
+                import call; wasmtime fibers need async calls and wasmtime-wasi&rsquo;s async WASI. The overhead per pause excludes the sleeping itself \
                 (measured separately) and the runtime's no-pause time.</p>\n");
             figure(
                 &mut h,
