@@ -145,12 +145,15 @@ fn explain(module: &walrus::Module, plan: &callgraph::Plan, f: walrus::FunctionI
                 break;
             }
             Some(Reason::CallsIndirect { table, ty, target }) => {
-                parts.push(format!(
-                    "calls {} indirectly (type {}, table {})",
-                    instrument::func_name(module, *target),
-                    ty.index(),
-                    table.index()
-                ));
+                let name = instrument::func_name(module, *target);
+                parts.push(match table {
+                    Some(table) => format!(
+                        "calls {name} indirectly (type {}, table {})",
+                        ty.index(),
+                        table.index()
+                    ),
+                    None => format!("calls {name} by reference (call_ref, type {})", ty.index()),
+                });
                 cur = *target;
             }
             Some(Reason::RuntimeTop) => {

@@ -16,7 +16,8 @@ pub struct Options {
     /// pause only if a function it can reach may (by table and type).
     pub every_indirect_may_pause: bool,
     /// Promise that the host never puts functions into the module's imported or exported
-    /// tables: their indirect calls are analysed like those of private tables.
+    /// tables, nor hands it function references: their indirect calls, and `call_ref`, are
+    /// analysed like those of a module that shares no reference with the host.
     pub closed_world: bool,
     /// If set, exactly these functions (glob patterns on names) are instrumented.
     pub only_list: Option<Vec<String>>,

@@ -55,7 +55,9 @@ macro_rules! fixture_tests {
     )*};
 }
 
-fixture_tests!(loops, branches, stack, types, calls, masked, operands, coalesce, indirect);
+fixture_tests!(
+    loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref
+);
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
 #[test]
@@ -76,8 +78,8 @@ fn all_fixtures_are_listed() {
     assert_eq!(
         names,
         [
-            "branches", "calls", "coalesce", "indirect", "loops", "masked", "operands", "stack",
-            "types"
+            "branches", "call_ref", "calls", "coalesce", "indirect", "loops", "masked", "operands",
+            "stack", "types"
         ]
     );
 }
@@ -229,4 +231,54 @@ fn indirect_calls_pause_only_where_their_group_can() {
     };
     let (why, _) = run(&exported, closed);
     assert!(!why.contains_key("pure_only"), "{why:?}");
+}
+
+/// `call_ref` of a type reaches the functions of that type whose reference escapes: the
+/// fixture's call_ref reaches only pure functions and is no pause site; once a function of
+/// its type that logs escapes too, it may pause, and instrumenting it is refused (as Binaryen
+/// can't either); a reference the host can hand in (here an exported function's parameter)
+/// may reach anything unless `closed_world` is promised.
+#[test]
+fn call_ref_pauses_only_where_its_type_can() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join("call_ref.wat")).unwrap();
+    let transform = |text: &str, opts: &asyncify::Options| {
+        asyncify::transform(text.as_bytes(), opts).map(|out| {
+            let why: std::collections::HashMap<String, String> =
+                out.report.instrumented.into_iter().collect();
+            why
+        })
+    };
+    let defaults = asyncify::Options::default();
+    let why = transform(&text, &defaults).unwrap();
+    assert!(
+        why["by_ref"].ends_with("import env.log may pause"),
+        "{why:?}"
+    );
+    let logging = text.replace(
+        "(elem declare func $double $triple)",
+        "(elem declare func $double $triple $loud)
+  (func $loud (type $un) (call $log (i64.const 9)) (local.get 0))",
+    );
+    let err = transform(&logging, &defaults).unwrap_err().to_string();
+    assert!(err.contains("by_ref") && err.contains("call_ref"), "{err}");
+    // Binaryen's escape hatch still works.
+    let ignore = asyncify::Options {
+        ignore_indirect: true,
+        ..Default::default()
+    };
+    transform(&logging, &ignore).unwrap();
+    let handed_in = text.replace(
+        "(memory (export \"memory\") 1)",
+        "(memory (export \"memory\") 1)
+  (func (export \"take\") (param (ref null $un)))",
+    );
+    let err = transform(&handed_in, &defaults).unwrap_err().to_string();
+    assert!(err.contains("call_ref"), "{err}");
+    let closed = asyncify::Options {
+        closed_world: true,
+        ..Default::default()
+    };
+    let why = transform(&handed_in, &closed).unwrap();
+    assert!(!why.contains_key("take"), "{why:?}");
 }

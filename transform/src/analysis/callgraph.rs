@@ -14,8 +14,11 @@
 //! escapes (`ref.func`, element segments, global initialisers). Each group is one node of the
 //! graph between its callers and its targets, so the propagation stays linear. A table that is
 //! imported or exported can hold whatever the host puts there, so its indirect calls may
-//! pause, unless `closed_world` is promised; `call_ref` may always pause (the reference can
-//! come from the host), and `every_indirect_may_pause` restores Binaryen's assumption for all.
+//! pause, unless `closed_world` is promised. A `call_ref` of type T is a group of its own
+//! (no table): it can reach the functions of type T whose reference escapes, and anything
+//! when a function reference can come from the host (an import or export that carries a
+//! reference: a table, a global, a function's parameter or result), again unless
+//! `closed_world`. `every_indirect_may_pause` restores Binaryen's assumption for all.
 
 use std::collections::{HashMap, HashSet};
 
@@ -49,9 +52,10 @@ pub(crate) enum Reason {
     /// An indirect call that may reach anything (`call_ref`, an open table, or
     /// `every_indirect_may_pause`).
     Indirect,
-    /// An indirect call of this group that can reach `target`, which can change state.
+    /// An indirect call of this group (`call_ref` when there is no table) that can reach
+    /// `target`, which can change state.
     CallsIndirect {
-        table: TableId,
+        table: Option<TableId>,
         ty: TypeId,
         target: FunctionId,
     },
@@ -59,6 +63,9 @@ pub(crate) enum Reason {
     Calls(FunctionId),
     Listed,
 }
+
+/// A group of indirect calls: the table (none for `call_ref`) and the type.
+pub(crate) type Group = (Option<TableId>, TypeId);
 
 /// The analysis result the instrumentation works from.
 #[derive(Debug, Default)]
@@ -69,8 +76,9 @@ pub(crate) struct Plan {
     pub instrument: Vec<FunctionId>,
     pub reasons: HashMap<FunctionId, Reason>,
     pub ignore_indirect: bool,
-    /// `(table, type)` groups of `call_indirect` that may pause; `None`: all of them.
-    pub pausing_indirect: Option<HashSet<(TableId, TypeId)>>,
+    /// Groups of indirect calls that may pause: `(Some(table), type)` for `call_indirect`,
+    /// `(None, type)` for `call_ref`; `None`: all of them.
+    pub pausing_indirect: Option<HashSet<Group>>,
     pub warnings: Vec<String>,
 }
 
@@ -81,28 +89,29 @@ impl Plan {
         match instr {
             Instr::Call(c) => self.can_change.contains(&c.func),
             Instr::ReturnCall(c) => self.can_change.contains(&c.func),
-            Instr::CallIndirect(c) => self.indirect_may_pause(c.table, c.ty),
-            Instr::ReturnCallIndirect(c) => self.indirect_may_pause(c.table, c.ty),
-            Instr::CallRef(_) | Instr::ReturnCallRef(_) => !self.ignore_indirect,
+            Instr::CallIndirect(c) => self.indirect_may_pause((Some(c.table), c.ty)),
+            Instr::ReturnCallIndirect(c) => self.indirect_may_pause((Some(c.table), c.ty)),
+            Instr::CallRef(c) => self.indirect_may_pause((None, c.ty)),
+            Instr::ReturnCallRef(c) => self.indirect_may_pause((None, c.ty)),
             _ => false,
         }
     }
 
-    fn indirect_may_pause(&self, table: TableId, ty: TypeId) -> bool {
+    fn indirect_may_pause(&self, group: Group) -> bool {
         !self.ignore_indirect
             && self
                 .pausing_indirect
                 .as_ref()
-                .is_none_or(|p| p.contains(&(table, ty)))
+                .is_none_or(|p| p.contains(&group))
     }
 }
 
 struct Facts {
     callees: Vec<FunctionId>,
-    /// `call_ref`, or any indirect call when every one may pause.
+    /// Any indirect call, when every one may pause.
     indirect: bool,
-    /// The `(table, type)` groups of its `call_indirect`s.
-    groups: Vec<(TableId, TypeId)>,
+    /// The groups of its indirect calls.
+    groups: Vec<Group>,
 }
 
 /// What the module's tables can hold, for grouping indirect calls by what they reach.
@@ -115,6 +124,8 @@ struct Tables {
     escaped: Vec<FunctionId>,
     /// Tables the host can write: imported or exported.
     open: HashSet<TableId>,
+    /// A function reference can come from the host, so `call_ref` may reach anything.
+    foreign_refs: bool,
 }
 
 impl Tables {
@@ -124,6 +135,7 @@ impl Tables {
             written: HashSet::new(),
             escaped: Vec::new(),
             open: HashSet::new(),
+            foreign_refs: false,
         };
         let mut passive: HashMap<walrus::ElementId, Vec<FunctionId>> = HashMap::new();
         for elem in module.elements.iter() {
@@ -171,17 +183,30 @@ impl Tables {
                 t.open.insert(table);
             }
         }
+        t.foreign_refs = refs_cross_the_boundary(module);
         t.escaped.sort_unstable();
         t.escaped.dedup();
         t
     }
 
-    /// The functions of type `ty` a `call_indirect` on `table` can reach.
-    fn targets(&self, module: &Module, table: TableId, ty: TypeId) -> Vec<FunctionId> {
+    /// Can the host put functions where this group's calls find them?
+    fn open(&self, (table, _): Group) -> bool {
+        match table {
+            Some(table) => self.open.contains(&table),
+            None => self.foreign_refs,
+        }
+    }
+
+    /// The functions of type `ty` a `call_indirect` on `table` (a `call_ref` when there is
+    /// none) can reach.
+    fn targets(&self, module: &Module, (table, ty): Group) -> Vec<FunctionId> {
         let want = module.types.get(ty);
         let same = |f: &FunctionId| {
             let have = module.types.get(module.funcs.get(*f).ty());
             have.params() == want.params() && have.results() == want.results()
+        };
+        let Some(table) = table else {
+            return self.escaped.iter().copied().filter(same).collect();
         };
         let placed = self.placed.get(&table).map(Vec::as_slice).unwrap_or(&[]);
         let written = self.written.contains(&table);
@@ -195,6 +220,26 @@ impl Tables {
         out.dedup();
         out
     }
+}
+
+/// Does a reference value cross between the module and the host: an imported or exported
+/// table, a global of reference type, an imported function returning a reference or an
+/// exported one taking one?
+fn refs_cross_the_boundary(module: &Module) -> bool {
+    let is_ref = |t: &walrus::ValType| matches!(t, walrus::ValType::Ref(_));
+    let sig = |f: FunctionId| module.types.get(module.funcs.get(f).ty());
+    let global_is_ref = |g: walrus::GlobalId| is_ref(&module.globals.get(g).ty);
+    module.imports.iter().any(|i| match i.kind {
+        walrus::ImportKind::Table(_) => true,
+        walrus::ImportKind::Global(g) => global_is_ref(g),
+        walrus::ImportKind::Function(f) => sig(f).results().iter().any(is_ref),
+        _ => false,
+    }) || module.exports.iter().any(|e| match e.item {
+        ExportItem::Table(_) => true,
+        ExportItem::Global(g) => global_is_ref(g),
+        ExportItem::Function(f) => sig(f).params().iter().any(is_ref),
+        _ => false,
+    })
 }
 
 /// The functions a constant expression references.
@@ -235,9 +280,10 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
         for_each_instr(func, |instr| match instr {
             Instr::Call(c) => f.callees.push(c.func),
             Instr::ReturnCall(c) => f.callees.push(c.func),
-            Instr::CallIndirect(c) => f.groups.push((c.table, c.ty)),
-            Instr::ReturnCallIndirect(c) => f.groups.push((c.table, c.ty)),
-            Instr::CallRef(_) | Instr::ReturnCallRef(_) => f.indirect = true,
+            Instr::CallIndirect(c) => f.groups.push((Some(c.table), c.ty)),
+            Instr::ReturnCallIndirect(c) => f.groups.push((Some(c.table), c.ty)),
+            Instr::CallRef(c) => f.groups.push((None, c.ty)),
+            Instr::ReturnCallRef(c) => f.groups.push((None, c.ty)),
             _ => {}
         });
         f.callees.sort_unstable();
@@ -283,7 +329,7 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
         reaches: HashMap::new(),
         pausing: Vec::new(),
     };
-    let mut group_of: HashMap<(TableId, TypeId), usize> = HashMap::new();
+    let mut group_of: HashMap<Group, usize> = HashMap::new();
     if by_type {
         let tables = Tables::find(module);
         let mut ids: Vec<&FunctionId> = facts.keys().collect();
@@ -293,10 +339,10 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
                 let k = *group_of.entry(g).or_insert_with(|| {
                     graph.groups.push(g);
                     graph.group_callers.push(Vec::new());
-                    let open = tables.open.contains(&g.0) && !opts.closed_world;
+                    let open = tables.open(g) && !opts.closed_world;
                     graph.pausing.push(open);
                     if !open {
-                        for t in tables.targets(module, g.0, g.1) {
+                        for t in tables.targets(module, g) {
                             graph
                                 .reaches
                                 .entry(t)
@@ -311,7 +357,7 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
         }
     }
     // An indirect call that may reach anything: all of them without the grouping, else those
-    // on open tables.
+    // the host can supply functions to.
     let anywhere = |f: &Facts| match by_type {
         true => f.groups.iter().any(|g| graph.pausing[group_of[g]]),
         false => !f.groups.is_empty(),
@@ -407,7 +453,7 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
 /// its callers.
 struct Graph {
     callers: HashMap<FunctionId, Vec<FunctionId>>,
-    groups: Vec<(TableId, TypeId)>,
+    groups: Vec<Group>,
     group_callers: Vec<Vec<FunctionId>>,
     /// For each function, the groups that can call it.
     reaches: HashMap<FunctionId, Vec<usize>>,

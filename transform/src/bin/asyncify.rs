@@ -33,7 +33,9 @@ options:
                            Binaryen's assumption: every indirect call may pause (default: only
                            those that can reach a function that may, by table and type)
   --closed-world           the host never puts functions into the module's imported or
-                           exported tables (default: their indirect calls may reach anything)
+                           exported tables, nor hands it function references (default: such
+                           tables' indirect calls, and call_ref when a reference crosses the
+                           module's boundary, may reach anything)
   --only-list LIST         instrument exactly these functions
   --add-list LIST          these functions may pause too
   --remove-list LIST       these functions never pause

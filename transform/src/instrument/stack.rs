@@ -146,6 +146,11 @@ impl TypeCx<'_> {
             }
             Instr::ReturnCall(c) => Effect::ends(self.func_sig(types, c.func).0),
             Instr::ReturnCallIndirect(c) => Effect::ends(types.params(c.ty).len() + 1),
+            Instr::CallRef(c) => {
+                let (p, r) = types.params_results(c.ty);
+                Effect::new(p.len() + 1, r.to_vec())
+            }
+            Instr::ReturnCallRef(c) => Effect::ends(types.params(c.ty).len() + 1),
             Instr::LocalGet(g) => Effect::pure(0, vec![locals.get(g.local).ty()]),
             Instr::LocalSet(_) => Effect::new(1, vec![]),
             Instr::LocalTee(t) => Effect::new(1, vec![locals.get(t.local).ty()]),
@@ -243,7 +248,6 @@ impl TypeCx<'_> {
                 | LoadSimdKind::V128Load64Lane(_) => Effect::new(2, vec![V128]),
                 _ => Effect::new(1, vec![V128]),
             },
-            Instr::CallRef(_) | Instr::ReturnCallRef(_) => return Err("call_ref"),
             Instr::TryTable(_)
             | Instr::Try(_)
             | Instr::Throw(_)
