@@ -41,6 +41,8 @@ pub struct Outcome {
 #[derive(Default)]
 pub struct HostState {
     pub pause: bool,
+    /// Pause only at this import (`module.name`), as a host of a list-mode module does.
+    pub pause_only: Option<String>,
     armed: bool,
     counter: u64,
     /// The call that paused: import, argument bits, and the results it returns on re-entry.
@@ -131,7 +133,9 @@ pub fn linker(module: &Module) -> Linker<HostState> {
                 imp.name(),
                 fty.clone(),
                 move |mut caller, args, out| {
-                    let state = if caller.data().pause && caller.data().armed {
+                    let h = caller.data();
+                    let pauses_here = h.pause_only.as_ref().is_none_or(|only| *only == name);
+                    let state = if h.pause && h.armed && pauses_here {
                         get_state(&mut caller)
                     } else {
                         None
