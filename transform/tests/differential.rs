@@ -211,6 +211,9 @@ fn stop_comparing(o: &Outcome) -> bool {
 /// Both modes; returns (exports compared, pauses taken).
 fn check_seed(seed: u64) -> (usize, usize) {
     let original = prepare(seed);
+    if let Ok(dir) = std::env::var("DIFF_DUMP") {
+        std::fs::write(format!("{dir}/seed-{seed}.wasm"), &original).unwrap();
+    }
     let (e1, p1) = check_mode(seed, &original, None);
     let (e2, p2) = check_mode(seed, &original, Some("env.hook"));
     (e1 + e2, p1 + p2)
@@ -225,9 +228,6 @@ fn check_mode(seed: u64, original: &[u8], only: Option<&str>) -> (usize, usize) 
         closed_world: only.is_some(),
         ..Default::default()
     };
-    if let Ok(dir) = std::env::var("DIFF_DUMP") {
-        std::fs::write(format!("{dir}/seed-{seed}.wasm"), &original).unwrap();
-    }
     let transformed = asyncify::transform(original, &opts)
         .unwrap_or_else(|e| panic!("seed {seed}, {only:?}: transform failed: {e}"))
         .wasm;
