@@ -160,7 +160,7 @@ pub fn add_to_wasmtime_linker<U: Send + 'static>(
 // Not wasmtime-wasi's own synchronous linker functions: they run each future in a nested
 // tokio runtime, which panics inside the embedder's.
 wasi_functions! {
-sync {
+    sync {
         args_get(argv: i32, argv_buf: i32) -> i32;
         args_sizes_get(argc: i32, argv_buf_size: i32) -> i32;
         environ_get(environ: i32, environ_buf: i32) -> i32;
@@ -183,8 +183,8 @@ sync {
         ) -> i32;
         sock_send(fd: i32, si_data: i32, si_data_len: i32, si_flags: i32, so_datalen: i32) -> i32;
         sock_shutdown(fd: i32, how: i32) -> i32;
-}
-futures {
+    }
+    futures {
         fd_advise(fd: i32, offset: i64, len: i64, advice: i32);
         fd_close(fd: i32);
         fd_datasync(fd: i32);
@@ -221,7 +221,7 @@ futures {
         );
         path_symlink(old_path: i32, old_len: i32, fd: i32, new_path: i32, new_len: i32);
         path_unlink_file(fd: i32, path: i32, path_len: i32);
-}
+    }
 }
 
 /// The calling module's exported memory.
