@@ -13,10 +13,11 @@
 //!    transform that loses a pointer or a length shows up as wrong output even where the
 //!    arguments happen to match.
 //!
-//! The real WASI functions are wasmtime-wasi's synchronous ones. They find the memory through
-//! their caller's `memory` export, so the host reaches them through a small generated *shim*
-//! module that imports the program's memory, re-exports it and forwards each WASI function;
-//! the pausing imports call the shim's exports at re-entry.
+//! The real WASI functions are [`crate::wasi`]'s, without pauses (wasmtime-wasi's own
+//! synchronous ones would start a nested tokio runtime, which panics inside one). They find
+//! the memory through their caller's `memory` export, so the host reaches them through a small
+//! generated *shim* module that imports the program's memory, re-exports it and forwards each
+//! WASI function; the pausing imports call the shim's exports at re-entry.
 //!
 //! The unwind buffer is in pages grown at instantiation. wasi-libc's allocator takes every
 //! page that exists when it first runs, so the program may own those pages too: the host saves
@@ -322,7 +323,7 @@ fn link_shim(engine: &Engine, module: &Module, store: &mut Store<State>) -> Resu
         .ok_or_else(|| Error::MissingExport("memory".into()))?;
     let shim = Module::new(engine, shim_text(&wasi)).map_err(Error::Instantiate)?;
     let mut linker: Linker<State> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
+    crate::wasi::add_to_wasmtime_linker(&mut linker, |s: &mut State| &mut s.wasi)
         .map_err(Error::Instantiate)?;
     linker
         .define(&mut *store, "host", "memory", memory)

@@ -8,12 +8,11 @@
 //! the import's re-entry returns the result. So the real work happens once, between the two
 //! calls of Binaryen's protocol, with the arguments of the first.
 //!
-//! Every other WASI function runs when it is called, on the calling thread: wasmtime-wasi's
-//! synchronous ones as they are, and those it implements as futures (files, descriptors,
-//! paths) driven to completion there. They finish without the tokio runtime's help (file
-//! operations run on its blocking pool or on the thread itself), but a call that is not
-//! paused and would wait, such as a read of an empty pipe left out of the pausing list,
-//! blocks the thread.
+//! Every other WASI function runs when it is called and blocks the calling thread until it is
+//! done: wasmtime-wasi's synchronous ones as they are, and those it implements as futures
+//! (files, descriptors, paths) driven to completion by `block_on` below, inside or outside a
+//! tokio runtime. A call that is not paused and waits, such as a `sleep()` or a read of an
+//! empty pipe left out of the pausing list, blocks the thread for as long as it waits.
 //!
 //! The module must have been asyncified with the pausing functions among the imports that
 //! may pause (the transform's default: every import; or `--imports
@@ -21,8 +20,6 @@
 //! list).
 
 use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use wasmtime::{AsContextMut, Caller};
 use wasmtime_wasi::p1::wasi_snapshot_preview1::{self as p1, WasiSnapshotPreview1};
@@ -232,24 +229,31 @@ fn memory_of<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<wasmtime::Memory
     }
 }
 
-/// Runs a future to completion on this thread, sleeping until it is woken. Unlike
-/// wasmtime-wasi's own synchronous functions, this works inside a tokio runtime (they start a
-/// nested one, which tokio forbids); what it runs must not need this thread's runtime to make
-/// progress (see the module's documentation).
-fn block_on<F: Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark()
+/// Runs a future to completion, blocking the calling thread, wherever it is called from:
+/// - outside any tokio runtime, on wasmtime-wasi's own (as its synchronous functions do);
+/// - on a multi-threaded runtime's worker, in place (`block_in_place`), so the other workers
+///   keep driving timers and I/O;
+/// - on a current-thread runtime, which nothing else drives while this thread blocks, on a
+///   helper thread with wasmtime-wasi's runtime (a thread per call: a function that waits
+///   belongs in the pausing list anyway).
+///
+/// (wasmtime-wasi's own synchronous functions start a nested runtime, which panics inside
+/// the embedder's.)
+fn block_on<F>(fut: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => wasmtime_wasi::runtime::in_tokio(fut),
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(fut))
         }
-    }
-    let mut fut = std::pin::pin!(fut);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
+        Ok(_) => std::thread::scope(|s| {
+            s.spawn(|| wasmtime_wasi::runtime::in_tokio(fut))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }),
     }
 }

@@ -258,6 +258,26 @@ async fn sleep_and_read(wasm: Vec<u8>) -> (String, u32, Duration) {
     (text, ticks, slept)
 }
 
+/// The checking host pauses a C program at every import call from inside a tokio runtime
+/// (its WASI is the host's own, not wasmtime-wasi's synchronous functions, which start a
+/// nested runtime and panic there), and the program prints what it prints unpaused.
+#[tokio::test]
+async fn the_check_runs_inside_a_tokio_runtime() {
+    use asyncify_host::check::{self, Config, Pause};
+    let engine = engine();
+    let module = Module::new(&engine, asyncified(&build_c("usleep.c"), None)).unwrap();
+    let config = Config {
+        args: ["usleep", "C", "1"].map(String::from).to_vec(),
+        pause: Pause::EveryImport,
+        ..Config::default()
+    };
+    let report = check::run(&engine, &module, &config).unwrap();
+    let text = String::from_utf8(report.stdout).unwrap();
+    assert_eq!(text, "C 0\nC 1\nC 2\nC 3\nC 4\n");
+    assert_eq!(report.pauses, report.import_calls);
+    assert!(report.calls_by_import["wasi_snapshot_preview1.poll_oneoff"] >= 5);
+}
+
 fn coroutine_instance(engine: &Engine) -> asyncify_host::Instance<()> {
     let wat = std::fs::read(fixture("yield.wat")).unwrap();
     let module = Module::new(engine, asyncified(&wat, None)).unwrap();
