@@ -112,7 +112,7 @@ struct Host {
     calls: Arc<AtomicU64>,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Runtime {
     /// The uninstrumented module, `env.pause` an ordinary import, synchronous calls with
     /// asyncify-host's WASI: what the asyncified module's "no pause taken" row runs.

@@ -220,9 +220,9 @@ type ApiCell = Arc<OnceLock<ImportApi>>;
 type Define<T> =
     Arc<dyn Fn(&mut wasmtime::Linker<Ctx<T>>, ApiCell) -> wasmtime::Result<()> + Send + Sync>;
 
-/// A wasmtime linker for asyncified modules. Ordinary imports go through
-/// [`Linker::inner`], WASI through [`wasi::add_to_linker`]; pausing imports through [`Linker::func_wrap_async`] (typed),
-/// [`Linker::func_async`] (untyped) and [`Linker::func_yield`].
+/// A wasmtime linker for asyncified modules. Ordinary imports go through [`Linker::inner`],
+/// WASI through [`wasi::add_to_linker`]; pausing imports through [`Linker::func_wrap_async`]
+/// (typed), [`Linker::func_async`] (untyped) and [`Linker::func_yield`].
 pub struct Linker<T: 'static> {
     inner: wasmtime::Linker<Ctx<T>>,
     imports: Vec<String>,

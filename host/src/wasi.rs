@@ -51,12 +51,9 @@ macro_rules! wasi_functions {
                     MODULE,
                     stringify!($sname),
                     move |mut caller: Caller<'_, U>, $($sa: $st),*| -> wasmtime::Result<$sr> {
-                        let fuel = caller.as_context_mut().hostcall_fuel();
-                        let memory = memory_of(&mut caller)?;
-                        let (memory, data) = memory.data_and_store_mut(&mut caller);
-                        let ctx = wasi(data);
-                        ctx.set_hostcall_fuel(fuel);
-                        p1::$sname(ctx, &mut GuestMemory::Unshared(memory), $($sa),*)
+                        with_wasi(&mut caller, wasi, |ctx, memory| {
+                            p1::$sname(ctx, memory, $($sa),*)
+                        })?
                     },
                 )?;
             )*
@@ -65,12 +62,9 @@ macro_rules! wasi_functions {
                     MODULE,
                     stringify!($name),
                     move |mut caller: Caller<'_, U>, $($a: $t),*| -> wasmtime::Result<i32> {
-                        let fuel = caller.as_context_mut().hostcall_fuel();
-                        let memory = memory_of(&mut caller)?;
-                        let (memory, data) = memory.data_and_store_mut(&mut caller);
-                        let ctx = wasi(data);
-                        ctx.set_hostcall_fuel(fuel);
-                        block_on(p1::$name(ctx, &mut GuestMemory::Unshared(memory), $($a),*))
+                        with_wasi(&mut caller, wasi, |ctx, memory| {
+                            block_on(p1::$name(ctx, memory, $($a),*))
+                        })?
                     },
                 )?;
             )*
@@ -221,12 +215,21 @@ wasi_functions! {
     }
 }
 
-/// The calling module's exported memory.
-fn memory_of<T>(caller: &mut Caller<'_, T>) -> wasmtime::Result<wasmtime::Memory> {
-    match caller.get_export("memory") {
-        Some(wasmtime::Extern::Memory(m)) => Ok(m),
-        _ => wasmtime::bail!("WASI needs the module to export its memory as \"memory\""),
-    }
+/// Runs `f` with the WASI context and the calling module's exported memory, the context's
+/// hostcall fuel set from the store's (as wasmtime-wasi's own bindings do).
+fn with_wasi<U, R>(
+    caller: &mut Caller<'_, U>,
+    wasi: impl Fn(&mut U) -> &mut WasiP1Ctx,
+    f: impl FnOnce(&mut WasiP1Ctx, &mut GuestMemory<'_>) -> R,
+) -> wasmtime::Result<R> {
+    let fuel = caller.as_context_mut().hostcall_fuel();
+    let Some(wasmtime::Extern::Memory(memory)) = caller.get_export("memory") else {
+        wasmtime::bail!("WASI needs the module to export its memory as \"memory\"");
+    };
+    let (memory, data) = memory.data_and_store_mut(caller);
+    let ctx = wasi(data);
+    ctx.set_hostcall_fuel(fuel);
+    Ok(f(ctx, &mut GuestMemory::Unshared(memory)))
 }
 
 /// Runs a future to completion, blocking the calling thread, wherever it is called from:

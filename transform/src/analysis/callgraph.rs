@@ -49,8 +49,9 @@ pub(crate) struct RuntimeImports {
 #[derive(Clone, Debug)]
 pub(crate) enum Reason {
     Import(String),
-    /// An indirect call that may reach anything (`call_ref`, an open table, or
-    /// `every_indirect_may_pause`).
+    /// An indirect call that may reach anything: on an open table, a `call_ref` whose
+    /// references can come from the host, or any one without the grouping
+    /// (`every_indirect_may_pause`, an only-list).
     Indirect,
     /// An indirect call of this group (`call_ref` when there is no table) that can reach
     /// `target`, which can change state.
@@ -108,8 +109,6 @@ impl Plan {
 
 struct Facts {
     callees: Vec<FunctionId>,
-    /// Any indirect call, when every one may pause.
-    indirect: bool,
     /// The groups of its indirect calls.
     groups: Vec<Group>,
 }
@@ -274,7 +273,6 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
     for (id, func) in module.funcs.iter_local() {
         let mut f = Facts {
             callees: Vec::new(),
-            indirect: false,
             groups: Vec::new(),
         };
         for_each_instr(func, |instr| match instr {
@@ -290,9 +288,6 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
         f.callees.dedup();
         f.groups.sort_unstable();
         f.groups.dedup();
-        if opts.every_indirect_may_pause && !f.groups.is_empty() {
-            f.indirect = true;
-        }
         for &c in &f.callees {
             callers.entry(c).or_default().push(id);
             if rt.top.contains(&c) {
@@ -410,7 +405,7 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
             }
             let reason = if top.contains(id) {
                 Some(Reason::RuntimeTop)
-            } else if !opts.ignore_indirect && (f.indirect || anywhere(f)) {
+            } else if !opts.ignore_indirect && anywhere(f) {
                 Some(Reason::Indirect)
             } else {
                 None
