@@ -77,8 +77,8 @@ pub fn build(p: &Program) -> Result<PathBuf> {
     } else {
         "clang-16"
     };
-    // Unique per process: two runs may build the same program at once (the tests do).
-    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    // Two runs may build the same program at once (the tests do).
+    let tmp = crate::tools::temp_beside(&out);
     let result = Command::new(compiler)
         .current_dir(&dir)
         .args(&args)

@@ -19,7 +19,7 @@ use crate::build::{build_all, out_dir};
 use crate::programs::Program;
 use crate::run::{check_resumes, compile, parse_checksum};
 use crate::runtime::spread;
-use crate::tools::{transform_cached, Mode, Tool, MODES};
+use crate::tools::{temp_beside, transform_cached, Mode, Tool, MODES};
 use crate::Run;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, Clone)]
@@ -132,7 +132,7 @@ fn timed(mut cmd: Command) -> Result<(f64, u64)> {
 }
 
 fn tempfile_path(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("asyncify-bench-{tag}-{}", std::process::id()))
+    temp_beside(&std::env::temp_dir().join(format!("asyncify-bench-{tag}")))
 }
 
 pub fn module_path(p: &Program, mode: &Mode, tool: &Tool) -> PathBuf {
@@ -182,16 +182,22 @@ pub fn run(run: Run) -> Result<()> {
             |tool: &Tool| p.quick_from_cache && !full && matches!(tool, Tool::Binaryen { .. });
         for (mode, tool) in combos.iter().filter(|(_, t)| cached(t)) {
             let made = transform_cached(tool, &normal_path, mode.asyncify.unwrap())?;
-            std::fs::copy(made, module_path(p, mode, tool))?;
+            let out = module_path(p, mode, tool);
+            let tmp = temp_beside(&out);
+            std::fs::copy(made, &tmp)?;
+            std::fs::rename(tmp, out)?;
         }
         for _ in 0..repeats {
             for (i, (mode, tool)) in combos.iter().enumerate() {
                 if cached(tool) {
                     continue;
                 }
+                // Written beside and renamed: a concurrent run may be reading the module.
                 let out = module_path(p, mode, tool);
-                let (ms, kb) = timed(tool.command(&normal_path, &out, mode.asyncify.unwrap()))
+                let tmp = temp_beside(&out);
+                let (ms, kb) = timed(tool.command(&normal_path, &tmp, mode.asyncify.unwrap()))
                     .with_context(|| format!("{} {} {}", p.name, mode.name, tool.label()))?;
+                std::fs::rename(tmp, out)?;
                 times[i].push(ms);
                 peaks[i] = peaks[i].max(kb);
             }

@@ -5,6 +5,17 @@ use std::process::Command;
 
 use crate::programs::root;
 
+/// A fresh path beside `path` (same directory, so renaming it onto `path` is atomic), unique
+/// across processes and across threads of one (the tests run stages concurrently and write
+/// the same modules).
+pub fn temp_beside(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}-{n}", std::process::id()));
+    path.with_file_name(name)
+}
+
 /// How much of the program may pause.
 #[derive(Clone, Copy, Debug)]
 pub struct Mode {
@@ -248,7 +259,7 @@ pub fn transform_cached(tool: &Tool, input: &Path, flags: Flags) -> anyhow::Resu
         return Ok(out);
     }
     std::fs::create_dir_all(&dir)?;
-    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = temp_beside(&out);
     let result = tool
         .command(input, &tmp, flags)
         .output()
