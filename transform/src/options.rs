@@ -31,6 +31,10 @@ pub struct Options {
     pub memory: Option<String>,
     /// Print why each function is instrumented.
     pub verbose: bool,
+    /// Where a rewind restores a function's locals: `None` (the default) picks per function,
+    /// `Some(true)` at the site it heads for in every function, `Some(false)` once at every
+    /// function's entry. For tests and for measuring the two shapes (`docs/transform.md`).
+    pub restore_at_sites: Option<bool>,
 }
 
 impl Options {

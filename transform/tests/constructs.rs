@@ -2,7 +2,8 @@
 //! `tests/fixtures/constructs/` runs the original module, the transformed module without
 //! pauses, and the transformed module pausing at *every* import call. All three must agree
 //! exactly (results, every import call with its arguments, and memory), and the paused run
-//! must really have unwound at each import call.
+//! must really have unwound at each import call. Each fixture runs with the rewind restoring
+//! locals where the transform picks, at the sites, and at the entry.
 
 mod common;
 
@@ -10,15 +11,31 @@ use common::{run_lines, Runner};
 
 const FUEL: u64 = 50_000_000;
 
+/// Runs a fixture with each place a rewind can restore locals in: chosen per function, at the
+/// sites, at the entry (`Options::restore_at_sites`).
 fn check_fixture(path: &std::path::Path) {
+    for restore_at_sites in [None, Some(true), Some(false)] {
+        let opts = asyncify::Options {
+            restore_at_sites,
+            ..Default::default()
+        };
+        check_fixture_with(path, &opts);
+    }
+}
+
+fn check_fixture_with(path: &std::path::Path, opts: &asyncify::Options) {
     let text = std::fs::read_to_string(path).unwrap();
     let original = wat::parse_str(&text).unwrap();
-    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default())
+    let out = asyncify::transform(text.as_bytes(), opts)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let runs = run_lines(&text);
     assert!(!runs.is_empty(), "{}: no `;; run:` lines", path.display());
     for (export, args) in runs {
-        let what = format!("{} {export}{args:?}", path.display());
+        let what = format!(
+            "{} {export}{args:?} (restore at sites: {:?})",
+            path.display(),
+            opts.restore_at_sites
+        );
         let base = Runner::new(&original, false, FUEL)
             .unwrap()
             .call(&export, &args);

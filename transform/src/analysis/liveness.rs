@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use walrus::ir::{Instr, InstrSeqId};
+use walrus::ir::{Instr, InstrSeqId, LocalGet, LocalSet, LocalTee};
 use walrus::{LocalFunction, LocalId};
 
 enum Op {
@@ -41,6 +41,10 @@ struct Lowering<'a> {
     ops: Vec<Op>,
     labels: HashMap<InstrSeqId, u32>,
     next_label: u32,
+    /// The instruction behind each `Use` and `Def`, in the order of `ops`.
+    places: Vec<(InstrSeqId, usize)>,
+    /// Code the lowering does not look into (exception handling) is present.
+    opaque: bool,
 }
 
 impl Lowering<'_> {
@@ -115,18 +119,17 @@ impl Lowering<'_> {
                         Vec::new()
                     }
                     Instr::LocalGet(g) => {
-                        let x = self.local(g.local);
-                        self.ops.extend(x.map(Op::Use));
+                        if let Some(x) = self.local(g.local) {
+                            self.ops.push(Op::Use(x));
+                            self.places.push((seq, i));
+                        }
                         Vec::new()
                     }
-                    Instr::LocalSet(s) => {
-                        let x = self.local(s.local);
-                        self.ops.extend(x.map(Op::Def));
-                        Vec::new()
-                    }
-                    Instr::LocalTee(t) => {
-                        let x = self.local(t.local);
-                        self.ops.extend(x.map(Op::Def));
+                    Instr::LocalSet(LocalSet { local }) | Instr::LocalTee(LocalTee { local }) => {
+                        if let Some(x) = self.local(*local) {
+                            self.ops.push(Op::Def(x));
+                            self.places.push((seq, i));
+                        }
                         Vec::new()
                     }
                     Instr::Block(b) => {
@@ -176,6 +179,10 @@ impl Lowering<'_> {
                         self.ops.push(Op::Exit);
                         Vec::new()
                     }
+                    Instr::Try(_) | Instr::TryTable(_) => {
+                        self.opaque = true;
+                        Vec::new()
+                    }
                     _ => Vec::new(),
                 };
                 if !nested.is_empty() {
@@ -214,6 +221,8 @@ fn solve<'a>(
         ops: Vec::new(),
         labels: HashMap::new(),
         next_label: 0,
+        places: Vec::new(),
+        opaque: false,
     };
     l.lower(func.entry_block());
     let words = l.locals.len().div_ceil(64).max(1);
@@ -288,6 +297,30 @@ pub(crate) fn live_at_sites(
         .collect()
 }
 
+/// The locals live at the end of each guard's `if` (the normal state's guards and the sites'
+/// `if`s), keyed by its `then` arm.
+pub(crate) fn live_after_guards(
+    func: &LocalFunction,
+    sites: &HashMap<InstrSeqId, u32>,
+    guards: &std::collections::HashSet<InstrSeqId>,
+    ignored: &[LocalId],
+    state: walrus::GlobalId,
+) -> HashMap<InstrSeqId, Vec<LocalId>> {
+    let s = solve(func, sites, guards, ignored, state);
+    let locals = &s.l.locals;
+    guards
+        .iter()
+        .filter_map(|g| {
+            let bits = &s.at_label[*s.l.labels.get(g)? as usize];
+            let live = (0..locals.len())
+                .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
+                .map(|i| locals[i])
+                .collect();
+            Some((*g, live))
+        })
+        .collect()
+}
+
 /// Which locals can share one local: those of the same type that are never live at once on
 /// the paths of the normal state (liveness above). Returns each merged local with the local
 /// that replaces it; `fixed` locals (the parameters) are never merged with each other.
@@ -295,9 +328,10 @@ pub(crate) fn live_at_sites(
 /// Why the normal state is enough: while rewinding, only pure code and the conditional stores
 /// `x = state == normal ? v : x` run before the target site, and neither changes a local, so
 /// one local restored for the target site keeps the value of whichever merged local is live
-/// there. Fewer locals means smaller frames, and fewer values that the engine's register
-/// allocator carries through a big function (each local a rewind may restore is live from
-/// the function's entry to its site).
+/// there (where the site restores its own locals, whatever ran before it does not matter).
+/// Fewer locals means smaller frames, and fewer values that the engine's register allocator
+/// carries through a big function (each local a rewind may restore is live from the
+/// function's entry to its site).
 pub(crate) fn coalesce(
     func: &LocalFunction,
     sites: &HashMap<InstrSeqId, u32>,
@@ -367,6 +401,170 @@ pub(crate) fn coalesce(
         }
     }
     merged
+}
+
+/// Gives each *web* of a local (its writes and the reads they reach, joined wherever two
+/// writes reach one read) a local of its own; the first web of each local keeps it, and a
+/// parameter keeps the web its incoming value reaches.
+///
+/// Why: the compiler that made the module already let unrelated values share a local, and
+/// `coalesce` works best from the values themselves. In `ifs`, clang's local for the inner
+/// loop's counter also held, after the loop, a value that a later pause saves; the engine
+/// cannot tell that only a rewind takes the paths from the loop to that pause, and Cranelift
+/// kept the counter in memory inside the loop: 1.46x normal, 0.93x once split and merged
+/// again by `coalesce` (which follows the normal state's paths). Sizes moved by less than
+/// 0.2% (`docs/transform.md` has the measurements).
+pub(crate) fn split_webs(
+    func: &mut LocalFunction,
+    locals: &mut walrus::ModuleLocals,
+    sites: &HashMap<InstrSeqId, u32>,
+    guards: &std::collections::HashSet<InstrSeqId>,
+    ignored: &[LocalId],
+    state: walrus::GlobalId,
+) {
+    let s = solve(func, sites, guards, ignored, state);
+    if s.l.opaque {
+        return;
+    }
+    let n = s.l.locals.len();
+    let ops = &s.l.ops;
+    // Web ids: `x < n` is local x's incoming value; each write gets the next one.
+    let defs = ops.iter().filter(|o| matches!(o, Op::Def(_))).count();
+    let mut parent: Vec<u32> = (0..(n + defs) as u32).collect();
+    fn find(parent: &mut [u32], mut a: u32) -> u32 {
+        while parent[a as usize] != a {
+            parent[a as usize] = parent[parent[a as usize] as usize];
+            a = parent[a as usize];
+        }
+        a
+    }
+    // Which web each local holds at each label; forward passes until no web joins another.
+    let mut at_label: Vec<Option<Vec<u32>>> = vec![None; s.l.next_label as usize];
+    let mut web_of_place = vec![0u32; s.l.places.len()];
+    loop {
+        let mut changed = false;
+        let mut cur: Vec<u32> = (0..n as u32).collect();
+        let mut reachable = true;
+        let (mut place, mut def) = (0usize, n as u32);
+        let join = |at: &mut Option<Vec<u32>>, cur: &[u32], parent: &mut [u32]| match at {
+            None => {
+                *at = Some(cur.to_vec());
+                true
+            }
+            Some(v) => {
+                let mut joined = false;
+                for (a, b) in v.iter().zip(cur) {
+                    let (ra, rb) = (find(parent, *a), find(parent, *b));
+                    if ra != rb {
+                        parent[ra.max(rb) as usize] = ra.min(rb);
+                        joined = true;
+                    }
+                }
+                joined
+            }
+        };
+        for op in ops {
+            match op {
+                Op::Use(x) => {
+                    web_of_place[place] = cur[*x as usize];
+                    place += 1;
+                }
+                Op::Def(x) => {
+                    cur[*x as usize] = def;
+                    web_of_place[place] = def;
+                    place += 1;
+                    def += 1;
+                }
+                Op::Site(_) => {}
+                Op::Label(l) => {
+                    let at = &mut at_label[*l as usize];
+                    if reachable {
+                        changed |= join(at, &cur, &mut parent);
+                    }
+                    if let Some(v) = at {
+                        cur.copy_from_slice(v);
+                        reachable = true;
+                    }
+                }
+                Op::Jump(t) | Op::CondJump(t) => {
+                    if reachable && *t != EXIT {
+                        changed |= join(&mut at_label[*t as usize], &cur, &mut parent);
+                    }
+                    reachable &= matches!(op, Op::CondJump(_));
+                }
+                Op::Table(ts) => {
+                    for t in ts.iter().filter(|t| **t != EXIT) {
+                        if reachable {
+                            changed |= join(&mut at_label[*t as usize], &cur, &mut parent);
+                        }
+                    }
+                    reachable = false;
+                }
+                Op::Exit => reachable = false,
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // One local per web: a parameter keeps the web of its incoming value, and otherwise the
+    // first web met keeps the local.
+    let mut local_of_web: HashMap<u32, LocalId> = HashMap::new();
+    let mut kept = vec![false; n];
+    for (x, local) in s.l.locals.iter().enumerate() {
+        if func.args.contains(local) {
+            let root = find(&mut parent, x as u32);
+            local_of_web.insert(root, *local);
+            kept[x] = true;
+        }
+    }
+    let mut renames = Vec::with_capacity(s.l.places.len());
+    let mut place = 0;
+    for op in ops {
+        let x = match op {
+            Op::Use(x) | Op::Def(x) => *x as usize,
+            _ => continue,
+        };
+        let root = find(&mut parent, web_of_place[place]);
+        let original = s.l.locals[x];
+        let local = *local_of_web.entry(root).or_insert_with(|| {
+            if !kept[x] {
+                kept[x] = true;
+                original
+            } else {
+                locals.add(locals.get(original).ty())
+            }
+        });
+        renames.push((s.l.places[place], original, local));
+        place += 1;
+    }
+    let state = s.l.state;
+    drop(s);
+    for ((seq, i), original, local) in renames {
+        if local == original {
+            continue;
+        }
+        let instrs = &mut func.block_mut(seq).instrs;
+        // A conditional store's read of the old value (not a use, see `lower`) goes with it.
+        if i >= 4 {
+            if let [(Instr::LocalGet(g), _), (Instr::GlobalGet(st), _), (Instr::Unop(u), _), (Instr::Select(_), _), _] =
+                &mut instrs[i - 4..=i]
+            {
+                if g.local == original
+                    && st.global == state
+                    && matches!(u.op, walrus::ir::UnaryOp::I32Eqz)
+                {
+                    g.local = local;
+                }
+            }
+        }
+        match &mut instrs[i].0 {
+            Instr::LocalGet(LocalGet { local: l })
+            | Instr::LocalSet(LocalSet { local: l })
+            | Instr::LocalTee(LocalTee { local: l }) => *l = local,
+            _ => unreachable!("places name local accesses"),
+        }
+    }
 }
 
 fn copy_label(cur: &mut [u64], at_label: &[Vec<u64>], t: u32) {

@@ -265,6 +265,26 @@ impl Frames {
         }
     }
 
+    /// Code that pops the frame of a site of set `j` and loads the locals it saved, for a
+    /// site that restores its own locals.
+    pub fn restore_one(&self, rt: &Runtime, j: usize, p: LocalId) -> Code {
+        match self {
+            Frames::PerSet(frames) => restore_slots(rt, &frames[j].0, frames[j].1, p, false),
+            Frames::Masked {
+                slots, size, masks, ..
+            } => {
+                let mask = &masks[j];
+                let saved: Vec<Slot> = slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask[i / 32] & (1 << (i % 32)) != 0)
+                    .map(|(_, s)| *s)
+                    .collect();
+                restore_slots(rt, &saved, *size, p, false)
+            }
+        }
+    }
+
     /// Whether restoring calls the `top_index` helper.
     pub fn reads_top_index(&self) -> bool {
         matches!(self, Frames::PerSet(f) if f.len() > 1)

@@ -5,8 +5,8 @@
 //! ```text
 //! if (state == rewinding) {
 //!   target = top frame's index K (read from the frame itself when its size is fixed)
-//!   <restore: pop the frame, load the locals of K's live set>
-//! }
+//!   <restore: pop the frame, load the locals of K's live set>  ;; or at the site K itself,
+//! }                                                           ;; see `restores_at_sites`
 //! block $done
 //!   block $save_{m-1}                 ;; one block per distinct set of live locals
 //!     ...
@@ -30,7 +30,8 @@
 //! the whole body (one `br_table` shared by save and restore), and a single unwind target
 //! with a `br_table` on the site index (every set's locals looked live at every site).
 //!
-//! Sites with the same live locals share their save and restore code; `frame` decides how
+//! Sites with the same live locals share their save code (and their restore code, when the
+//! entry restores); `frame` decides how
 //! sets share code with each other. The allocation helper checks the end of the asyncify
 //! stack before anything is written.
 
@@ -45,15 +46,25 @@ use walrus::ir::*;
 use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
-use crate::analysis::liveness::{coalesce, live_at_sites};
+use crate::analysis::liveness::{coalesce, live_after_guards, live_at_sites, split_webs};
 use crate::runtime::{Runtime, Used, STATE_REWINDING};
 use crate::Error;
 
+type Code = Vec<(Instr, InstrLocId)>;
+
 /// Instruments every function the plan names; returns which runtime helpers they call.
-pub(crate) fn run(module: &mut Module, plan: &Plan, rt: &Runtime) -> Result<Used, Error> {
+///
+/// `force_sites`: where every function's rewind restores its locals (`Options::restore_at_sites`);
+/// `None` picks per function.
+pub(crate) fn run(
+    module: &mut Module,
+    plan: &Plan,
+    rt: &Runtime,
+    force_sites: Option<bool>,
+) -> Result<Used, Error> {
     let mut used = Used::default();
     for &fid in &plan.instrument {
-        if let Some(top_index) = instrument_function(module, plan, rt, fid)? {
+        if let Some(top_index) = instrument_function(module, plan, rt, fid, force_sites)? {
             used.frames = true;
             used.top_index |= top_index;
         }
@@ -109,6 +120,7 @@ fn instrument_function(
     plan: &Plan,
     rt: &Runtime,
     fid: FunctionId,
+    force_sites: Option<bool>,
 ) -> Result<Option<bool>, Error> {
     let name = func_name(module, fid);
     let ty = module.funcs.get(fid).ty();
@@ -119,7 +131,7 @@ fn instrument_function(
     let FunctionKind::Local(mut lf) = kind else {
         unreachable!("only local functions are instrumented")
     };
-    let result = instrument_local(module, plan, rt, &name, &mut lf);
+    let result = instrument_local(module, plan, rt, &name, &mut lf, force_sites);
     module.funcs.get_mut(fid).kind = FunctionKind::Local(lf);
     result
 }
@@ -130,9 +142,11 @@ fn instrument_local(
     rt: &Runtime,
     name: &str,
     lf: &mut LocalFunction,
+    force_sites: Option<bool>,
 ) -> Result<Option<bool>, Error> {
     let is_site = |i: &Instr| plan.is_site(i);
     let (loops, has_site) = scan(lf, &is_site);
+    let leaf_loop = loops.iter().any(|l| !has_site.contains(l));
     if !has_site.contains(&lf.entry_block()) {
         return Ok(None); // listed, but nothing in it can unwind
     }
@@ -173,7 +187,16 @@ fn instrument_local(
         .enumerate()
         .map(|(k, seq)| (*seq, k as u32))
         .collect();
-    // Locals never live at once share one (see `coalesce`), before the live sets are taken.
+    // Each value gets a local of its own, then locals never live at once share one (see
+    // `split_webs` and `coalesce`), before the live sets are taken.
+    split_webs(
+        lf,
+        &mut module.locals,
+        &site_map,
+        &guards,
+        &[c, p],
+        rt.abi.state,
+    );
     let merged = coalesce(
         lf,
         &site_map,
@@ -206,6 +229,7 @@ fn instrument_local(
         });
         set_of_site.push(j);
     }
+    let live_after = live_after_guards(lf, &site_map, &guards, &[c, p], rt.abi.state);
     let frames = frame::Frames::choose(module, &sets, sites.len());
     let zeros: Vec<(Instr, InstrLocId)> = fn_results
         .iter()
@@ -217,6 +241,16 @@ fn instrument_local(
         })
         .collect::<Result<_, _>>()?;
 
+    let at_sites = force_sites.unwrap_or_else(|| restores_at_sites(leaf_loop, &set_of_site, &sets));
+    if at_sites {
+        zero_on_skip(lf, &module.locals, &guards, &live_after);
+        for (k, seq) in sites.iter().enumerate() {
+            let restore = frames.restore_one(rt, set_of_site[k], p);
+            let mut arm = when_rewinding(lf, rt, restore);
+            arm.append(&mut lf.block_mut(*seq).instrs);
+            lf.block_mut(*seq).instrs = arm;
+        }
+    }
     // Sites branch to their set's save code (the shape in the module docs).
     let entry = lf.entry_block();
     let mut body = std::mem::take(&mut lf.block_mut(entry).instrs);
@@ -243,8 +277,53 @@ fn instrument_local(
         code.extend(frames.save_set(rt, j, c, p));
         code
     });
-    let rewind = frames.restore(lf, rt, &set_of_site, p);
-    let mut entry_instrs = vec![
+    // The rewind reads the index of the site it is heading for, and restores the locals or
+    // leaves that to the site.
+    let read_index = if at_sites {
+        vec![
+            at(Call { func: rt.top_index }),
+            at(GlobalSet {
+                global: rt.abi.target,
+            }),
+        ]
+    } else {
+        frames.restore(lf, rt, &set_of_site, p)
+    };
+    let mut entry_instrs = when_rewinding(lf, rt, read_index);
+    entry_instrs.extend(saves);
+    entry_instrs.extend(frames.save_common(lf, rt, c, p));
+    entry_instrs.extend(zeros);
+    lf.block_mut(entry).instrs = entry_instrs;
+    peephole(lf, rt.abi.state);
+    Ok(Some(at_sites || frames.reads_top_index()))
+}
+
+/// How many more local loads restoring at every site may take than restoring once at the
+/// entry (sites that share a live set each load it); see `restores_at_sites`.
+const EXTRA_LOADS: usize = 16;
+
+/// Whether a rewind restores a function's locals at the site it heads for.
+///
+/// At the function's entry (one copy of the loads, Binaryen's shape too), unless the function
+/// has a loop without a site (a hot inner loop) and restoring at each site costs at most
+/// `EXTRA_LOADS` more loads: then the site the rewind heads for restores its own locals, and
+/// every `if` the rewind skips gives the locals its code writes a zero on the skipping path
+/// (`zero_on_skip`). Why: a value restored at the entry reaches its site, in the engine's view,
+/// along every path that skips code, so it and every value that shares its local are live
+/// through the loops in between and across their calls; Cranelift then keeps loop values in
+/// memory. Measured (`examples/time`, worst mode, ratio to normal, entry / here): copy 1.16
+/// / 0.96, base64 1.26 / 1.09, fasta 1.09 / 1.03; SQLite, QuickJS and Lua within the noise;
+/// modules 1.4% larger (2-4% for the big three). Restoring at the sites everywhere cost
+/// 35-60% in size and slowed SQLite's interpreter (`docs/transform.md` has the table).
+fn restores_at_sites(leaf_loop: bool, set_of_site: &[usize], sets: &[Vec<LocalId>]) -> bool {
+    let loads: usize = set_of_site.iter().map(|j| sets[*j].len()).sum();
+    let once: usize = sets.iter().map(|s| s.len()).sum();
+    leaf_loop && loads <= once + EXTRA_LOADS
+}
+
+/// `if (state == rewinding) code`.
+fn when_rewinding(lf: &mut LocalFunction, rt: &Runtime, code: Vec<(Instr, InstrLocId)>) -> Code {
+    vec![
         at(GlobalGet {
             global: rt.abi.state,
         }),
@@ -254,14 +333,86 @@ fn instrument_local(
         at(Binop {
             op: BinaryOp::I32Eq,
         }),
-        at(if_then(lf, rewind)),
-    ];
-    entry_instrs.extend(saves);
-    entry_instrs.extend(frames.save_common(lf, rt, c, p));
-    entry_instrs.extend(zeros);
-    lf.block_mut(entry).instrs = entry_instrs;
-    peephole(lf, rt.abi.state);
-    Ok(Some(frames.reads_top_index()))
+        at(if_then(lf, code)),
+    ]
+}
+
+/// In the `else` arm of every `if` a rewind passes over (a guard, or a site before the one it
+/// heads for), sets to zero each local that the `then` arm writes and that is live after the
+/// `if`. Only a rewind runs those arms, and the site it heads for restores what it needs, so
+/// the values do not matter; what matters is that the engine sees them written there. Without
+/// it, a value from before the `if` flows around the skipped code to every later use, and a
+/// value restored for one site, or left by the previous iteration of a loop, stays live through
+/// whole loops and across every call in between (the register allocator spills them).
+fn zero_on_skip(
+    lf: &mut LocalFunction,
+    locals: &walrus::ModuleLocals,
+    guards: &HashSet<InstrSeqId>,
+    live_after: &HashMap<InstrSeqId, Vec<LocalId>>,
+) {
+    let mut arms = Vec::new();
+    let mut work = vec![lf.entry_block()];
+    while let Some(seq) = work.pop() {
+        for (instr, _) in &lf.block(seq).instrs {
+            crate::analysis::push_children(instr, &mut work);
+            if let Instr::IfElse(e) = instr {
+                if guards.contains(&e.consequent) {
+                    arms.push((e.consequent, e.alternative));
+                }
+            }
+        }
+    }
+    for (then, els) in arms {
+        let Some(live) = live_after.get(&then) else {
+            continue;
+        };
+        let written = writes(lf, then);
+        let dead: Vec<(LocalId, ValType)> = live
+            .iter()
+            .filter(|l| written.contains(l))
+            .map(|l| (*l, locals.get(*l).ty()))
+            .collect();
+        let mut code = zeroes(&dead);
+        code.append(&mut lf.block_mut(els).instrs);
+        lf.block_mut(els).instrs = code;
+    }
+}
+
+/// The locals written anywhere in `seq`.
+fn writes(lf: &LocalFunction, seq: InstrSeqId) -> HashSet<LocalId> {
+    let mut out = HashSet::new();
+    let mut work = vec![seq];
+    while let Some(seq) = work.pop() {
+        for (instr, _) in &lf.block(seq).instrs {
+            crate::analysis::push_children(instr, &mut work);
+            if let Instr::LocalSet(LocalSet { local }) | Instr::LocalTee(LocalTee { local }) = instr
+            {
+                out.insert(*local);
+            }
+        }
+    }
+    out
+}
+
+/// Sets the locals to zero, one constant per type: `const; local.tee a; local.tee b; local.set
+/// c`. Locals of a type without a zero (non-nullable references) are left alone.
+pub(crate) fn zeroes(locals: &[(LocalId, ValType)]) -> Code {
+    let mut by_type: Vec<(ValType, Vec<LocalId>)> = Vec::new();
+    for (l, t) in locals {
+        match by_type.iter_mut().find(|(ty, _)| ty == t) {
+            Some((_, ls)) => ls.push(*l),
+            None => by_type.push((*t, vec![*l])),
+        }
+    }
+    let mut v = Vec::new();
+    for (t, ls) in by_type {
+        let Some(z) = zero(t) else { continue };
+        v.push(at(z));
+        let (last, rest) = ls.split_last().expect("at least one local");
+        v.extend(rest.iter().map(|l| at(LocalTee { local: *l })));
+        v.push(at(LocalSet { local: *last }));
+    }
+    v
 }
 
 /// Replaces every access to a key of `map` by one to its value.
