@@ -269,15 +269,22 @@ impl Solved<'_> {
     }
 }
 
-/// Live locals at every site: `result[k]` lists the locals to save and restore at site `k`.
-pub(crate) fn live_at_sites(
+/// What the frames need from liveness, from one solve: the locals live at every site
+/// (`at_sites[k]`: what site `k` saves and restores), and those live at the end of each
+/// guard's `if` (the normal state's guards and the sites' `if`s), keyed by its `then` arm.
+pub(crate) struct Live {
+    pub at_sites: Vec<Vec<LocalId>>,
+    pub after_guards: HashMap<InstrSeqId, Vec<LocalId>>,
+}
+
+pub(crate) fn live(
     func: &LocalFunction,
     sites: &HashMap<InstrSeqId, u32>,
     guards: &std::collections::HashSet<InstrSeqId>,
     site_count: usize,
     ignored: &[LocalId],
     state: walrus::GlobalId,
-) -> Vec<Vec<LocalId>> {
+) -> Live {
     let mut s = solve(func, sites, guards, ignored, state);
     let mut at_site = vec![vec![0u64; s.words]; site_count];
     s.pass(|op, cur| {
@@ -286,39 +293,19 @@ pub(crate) fn live_at_sites(
         }
     });
     let locals = &s.l.locals;
-    at_site
-        .iter()
-        .map(|bits| {
-            (0..locals.len())
-                .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
-                .map(|i| locals[i])
-                .collect()
-        })
-        .collect()
-}
-
-/// The locals live at the end of each guard's `if` (the normal state's guards and the sites'
-/// `if`s), keyed by its `then` arm.
-pub(crate) fn live_after_guards(
-    func: &LocalFunction,
-    sites: &HashMap<InstrSeqId, u32>,
-    guards: &std::collections::HashSet<InstrSeqId>,
-    ignored: &[LocalId],
-    state: walrus::GlobalId,
-) -> HashMap<InstrSeqId, Vec<LocalId>> {
-    let s = solve(func, sites, guards, ignored, state);
-    let locals = &s.l.locals;
-    guards
-        .iter()
-        .filter_map(|g| {
-            let bits = &s.at_label[*s.l.labels.get(g)? as usize];
-            let live = (0..locals.len())
-                .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
-                .map(|i| locals[i])
-                .collect();
-            Some((*g, live))
-        })
-        .collect()
+    let named = |bits: &[u64]| -> Vec<LocalId> {
+        (0..locals.len())
+            .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
+            .map(|i| locals[i])
+            .collect()
+    };
+    Live {
+        at_sites: at_site.iter().map(|bits| named(bits)).collect(),
+        after_guards: guards
+            .iter()
+            .filter_map(|g| Some((*g, named(&s.at_label[*s.l.labels.get(g)? as usize]))))
+            .collect(),
+    }
 }
 
 /// Which locals can share one local: those of the same type that are never live at once on

@@ -46,7 +46,7 @@ use walrus::ir::*;
 use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
-use crate::analysis::liveness::{coalesce, live_after_guards, live_at_sites, split_webs};
+use crate::analysis::liveness::{coalesce, live, split_webs};
 use crate::runtime::{Runtime, Used, STATE_REWINDING};
 use crate::Error;
 
@@ -207,13 +207,13 @@ fn instrument_local(
         |l| module.locals.get(l).ty(),
     );
     rename_locals(lf, &merged.into_iter().collect());
-    let live = live_at_sites(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
+    let live = live(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
 
     // Distinct live sets, each with its frame layout.
     let mut set_of_site = Vec::with_capacity(sites.len());
     let mut sets: Vec<Vec<LocalId>> = Vec::new();
     let mut index: HashMap<Vec<LocalId>, usize> = HashMap::new();
-    for set in live {
+    for set in live.at_sites {
         for l in &set {
             if let ValType::Ref(_) = module.locals.get(*l).ty() {
                 return Err(Error::Unsupported {
@@ -229,7 +229,6 @@ fn instrument_local(
         });
         set_of_site.push(j);
     }
-    let live_after = live_after_guards(lf, &site_map, &guards, &[c, p], rt.abi.state);
     let frames = frame::Frames::choose(module, &sets, sites.len());
     let zeros: Vec<(Instr, InstrLocId)> = fn_results
         .iter()
@@ -243,7 +242,7 @@ fn instrument_local(
 
     let at_sites = force_sites.unwrap_or_else(|| restores_at_sites(leaf_loop, &set_of_site, &sets));
     if at_sites {
-        zero_on_skip(lf, &module.locals, &guards, &live_after);
+        zero_on_skip(lf, &module.locals, &guards, &live.after_guards);
         for (k, seq) in sites.iter().enumerate() {
             let restore = frames.restore_one(rt, set_of_site[k], p);
             let mut arm = when_rewinding(lf, rt, restore);
