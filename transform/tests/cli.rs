@@ -96,8 +96,13 @@ fn binaryen_spelling_and_lists_from_files() {
         .args([
             "--asyncify",
             "-O",
+            "-O3",
+            "-Oz",
             "--enable-bulk-memory",
-            "--pass-arg=asyncify-verbose",
+            "--disable-simd",
+            "--all-features",
+            "-pa",
+            "asyncify-verbose",
         ])
         .arg(format!("--pass-arg=asyncify-imports@@{}", list.display()))
         .arg("-o")
@@ -155,14 +160,20 @@ fn bad_options_are_named() {
         .output()
         .unwrap();
     assert_fails(&o, "asyncify-frobnicate", &out);
-    let o = bin()
-        .arg(seed("sleep.wat"))
-        .arg("--wibble")
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_fails(&o, "unknown option `--wibble`", &out);
+    // A command line clap rejects: its message and the usage, exit 2 (clap's convention).
+    for bad in [["--wibble", "x"], ["--restore-locals", "nowhere"]] {
+        let o = bin()
+            .arg(seed("sleep.wat"))
+            .args(bad)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(bad[0]) && err.starts_with("error: "), "{err}");
+        assert!(!out.exists(), "no output file on error");
+    }
     let o = bin().arg(seed("sleep.wat")).output().unwrap();
     assert_fails(&o, "no output file given: use -o OUT, or --print", &out);
     let o = bin()
@@ -306,24 +317,32 @@ fn invalid_text_names_the_file_and_line() {
     );
 }
 
+/// Runs `asyncify` on a construct fixture with `args` and `-o NAME`, which must succeed:
+/// its stderr and the output.
+fn transform_fixture(fixture: &str, name: &str, args: &[&str]) -> (String, Vec<u8>) {
+    let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/constructs")
+        .join(fixture);
+    let out = tmp(name);
+    let o = bin()
+        .arg(input)
+        .args(args)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    (stderr(&o), std::fs::read(&out).unwrap())
+}
+
 /// `--verbose` explains an indirect chain; `--every-indirect-may-pause` (Binaryen's
 /// assumption) instruments more; `--closed-world` is accepted.
 #[test]
 fn indirect_call_options() {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs/indirect.wat");
     let size = |name: &str, extra: &[&str]| {
-        let out = tmp(name);
-        let o = bin()
-            .arg(&fixture)
-            .args(["--imports", "env.pause", "--verbose"])
-            .args(extra)
-            .arg("-o")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        (stderr(&o), std::fs::metadata(&out).unwrap().len())
+        let args = [&["--imports", "env.pause", "--verbose"], extra].concat();
+        let (err, wasm) = transform_fixture("indirect.wat", name, &args);
+        (err, wasm.len())
     };
     let (err, by_type) = size("by-type.wasm", &[]);
     assert!(
@@ -340,4 +359,17 @@ fn indirect_call_options() {
     assert!(every > by_type, "{every} > {by_type}");
     let (_, closed) = size("closed.wasm", &["--closed-world"]);
     assert_eq!(closed, by_type, "no open table in this module");
+}
+
+/// `--restore-locals` reaches the transform: the two forced shapes differ from each other,
+/// and `auto` is the default.
+#[test]
+fn restore_locals_picks_the_shape() {
+    let run = |name: &str, args: &[&str]| transform_fixture("loops.wat", name, args).1;
+    let default = run("restore-default.wasm", &[]);
+    let auto = run("restore-auto.wasm", &["--restore-locals", "auto"]);
+    let entry = run("restore-entry.wasm", &["--restore-locals", "entry"]);
+    let sites = run("restore-sites.wasm", &["--restore-locals=sites"]);
+    assert_eq!(default, auto);
+    assert_ne!(entry, sites);
 }

@@ -2,143 +2,194 @@
 //!
 //! Accepts our option names and Binaryen's (`--pass-arg=asyncify-imports@env.sleep`), plus
 //! the wasm-opt flags a build script passes along (`--asyncify`, `-O*`, `--enable-*`), which
-//! need no action here. Text input may use Binaryen's dialect (`asyncify::text`), and
-//! `--print` writes the result as text to stdout, so the seed article's
-//! `wasm-opt input.wat -O --asyncify --print > output.wat` works with `asyncify` in its place.
-//! Every error prints one line naming the problem and exits with 1; the output file is
+//! need no action here (clap parses the command line, after `wasm_opt_spellings`). Text input
+//! may use Binaryen's dialect (`asyncify::text`), and `--print` writes the result as text to
+//! stdout, so the seed article's `wasm-opt input.wat -O --asyncify --print > output.wat` works
+//! with `asyncify` in its place. Every error prints one line naming the problem and exits with
+//! 1 (a command line that clap rejects: its message and the usage, exit 2); the output file is
 //! written atomically, only after the result has validated.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use asyncify::{Emit, Options};
+use clap::{Parser, ValueEnum};
 
-const USAGE: &str = "usage: asyncify IN.wasm|IN.wat (-o OUT | --print) [options]
-
-IN.wat may be standard text or Binaryen's dialect (`if` arms without then/else, imports after
-definitions, a function ending in a loop that ends in `br`).
-
-options:
-  -o, --output FILE        where to write the result
-  --print                  write the result as text (.wat) to stdout (-g: with function names)
-  -S, --emit-text          write the text format (.wat) to the -o file
-  -g, --debuginfo          keep the name section
-  --imports LIST           imports that may pause, as module.base globs (comma separated or @FILE);
-                           default: every import may pause
-  --ignore-imports         no import may pause
-  --ignore-indirect        indirect calls never pause (unsafe if one does)
-  --every-indirect-may-pause
-                           Binaryen's assumption: every indirect call may pause (default: only
-                           those that can reach a function that may, by table and type)
-  --closed-world           the host never puts functions into the module's imported or
-                           exported tables, nor hands it function references (default: such
-                           tables' indirect calls, and call_ref when a reference crosses the
-                           module's boundary, may reach anything)
-  --only-list LIST         instrument exactly these functions
-  --add-list LIST          these functions may pause too
-  --remove-list LIST       these functions never pause
-  --propagate-add-list     callers of add-listed functions may pause too
-  --memory NAME            the exported memory holding the asyncify data
-  --verbose                print each instrumented function and why
-  --pass-arg=asyncify-NAME[@VALUE]   Binaryen's spelling of the options above
-  --asyncify, -O, -O1..-O4, -Os, -Oz, --enable-*, --all-features   accepted for wasm-opt compatibility
-";
-
+/// Transform a WebAssembly module so that its code can pause and resume (Asyncify): a drop-in
+/// for `wasm-opt IN --asyncify -o OUT`.
+#[derive(Parser)]
+#[command(name = "asyncify", version, max_term_width = 100, after_help = AFTER_HELP)]
+#[command(args_override_self = true)]
 struct Cli {
+    /// The module: binary, standard text, or Binaryen's text dialect (`if` arms without
+    /// then/else, imports after definitions, a function ending in a loop that ends in `br`)
+    #[arg(value_name = "IN.wasm|IN.wat")]
     input: PathBuf,
+    /// Where to write the result
+    #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    text: bool,
+    /// Write the result as text (.wat) to stdout (with -g: with function names)
+    #[arg(long)]
     print: bool,
-    emit: Emit,
-    opts: Options,
+    /// Write the text format (.wat) to the -o file
+    #[arg(short = 'S', long)]
+    emit_text: bool,
+    /// Keep the name section
+    #[arg(short = 'g', long)]
+    debuginfo: bool,
+    /// Imports that may pause, as module.base globs (comma separated, or @FILE) [default:
+    /// every import may pause]
+    #[arg(long, value_name = "LIST")]
+    imports: Option<String>,
+    /// No import may pause
+    #[arg(long)]
+    ignore_imports: bool,
+    /// Indirect calls never pause (unsafe if one does)
+    #[arg(long)]
+    ignore_indirect: bool,
+    /// Binaryen's assumption: every indirect call may pause [default: only those that can
+    /// reach a function that may, by table and type]
+    #[arg(long)]
+    every_indirect_may_pause: bool,
+    /// The host never puts functions into the module's imported or exported tables, nor hands
+    /// it function references [default: such tables' indirect calls, and call_ref when a
+    /// reference crosses the module's boundary, may reach anything]
+    #[arg(long)]
+    closed_world: bool,
+    /// Instrument exactly these functions
+    #[arg(long, value_name = "LIST")]
+    only_list: Option<String>,
+    /// These functions may pause too
+    #[arg(long, value_name = "LIST")]
+    add_list: Vec<String>,
+    /// These functions never pause
+    #[arg(long, value_name = "LIST")]
+    remove_list: Vec<String>,
+    /// Callers of add-listed functions may pause too
+    #[arg(long)]
+    propagate_add_list: bool,
+    /// The exported memory holding the asyncify data [default: memory 0]
+    #[arg(long, value_name = "NAME")]
+    memory: Option<String>,
+    /// Where a rewind restores a function's locals (for tuning; see docs/transform.md)
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = Restore::Auto)]
+    restore_locals: Restore,
+    /// Print each instrumented function and why
+    #[arg(long)]
+    verbose: bool,
+    /// Binaryen's spelling of the options above (also `-pa`)
+    #[arg(long, value_name = "asyncify-NAME[@VALUE]")]
+    pass_arg: Vec<String>,
+    /// Accepted for wasm-opt compatibility (no action)
+    #[arg(long)]
+    asyncify: bool,
+    /// Accepted for wasm-opt compatibility (no action), as are --enable-* and --disable-*
+    #[arg(long)]
+    all_features: bool,
+    /// Accepted for wasm-opt compatibility as -O, -O0..-O4, -Os, -Oz (no action)
+    #[arg(long, value_name = "LEVEL", value_parser = ["0", "1", "2", "3", "4", "s", "z"])]
+    opt_level: Option<String>,
 }
 
-fn parse_args(args: Vec<String>) -> Result<Option<Cli>> {
-    let mut input = None;
-    let mut output = None;
-    let mut text = false;
-    let mut print = false;
-    let mut emit = Emit::default();
-    let mut opts = Options::default();
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .with_context(|| format!("option `{name}` needs a value"))
-        };
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "-o" | "--output" => output = Some(PathBuf::from(value(&arg)?)),
-            "-S" | "--emit-text" => text = true,
-            "--print" => print = true,
-            "-g" | "--debuginfo" => emit.debug_names = true,
-            "--imports" => opts.apply_pass_arg(&format!("asyncify-imports@{}", value(&arg)?))?,
-            "--ignore-imports" => opts.ignore_imports = true,
-            "--ignore-indirect" => opts.ignore_indirect = true,
-            "--every-indirect-may-pause" => opts.every_indirect_may_pause = true,
-            "--closed-world" => opts.closed_world = true,
-            "--only-list" => opts.apply_pass_arg(&format!("asyncify-onlylist@{}", value(&arg)?))?,
-            "--add-list" => opts.apply_pass_arg(&format!("asyncify-addlist@{}", value(&arg)?))?,
-            "--remove-list" => {
-                opts.apply_pass_arg(&format!("asyncify-removelist@{}", value(&arg)?))?
+const AFTER_HELP: &str =
+    "A LIST is comma separated (commas inside brackets, as in `foo(int, char)`, \
+do not split), or @FILE with one entry per line. Errors name the problem and exit with 1; the \
+output file is written atomically, only after the result has validated.";
+
+/// `--restore-locals`: `Options::restore_at_sites`.
+#[derive(Clone, Copy, ValueEnum)]
+enum Restore {
+    /// Per function: at the site in functions with a hot inner loop, else at the entry
+    Auto,
+    /// Once, at every function's entry (Binaryen's shape)
+    Entry,
+    /// At the site the rewind heads for, in every function
+    Sites,
+}
+
+/// wasm-opt's spellings that clap cannot take as they are: `-pa` is `--pass-arg`, `-O2` is
+/// `--opt-level 2`, and feature flags are dropped (the transform reads every feature).
+fn wasm_opt_spellings(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    for arg in args {
+        match arg.to_str() {
+            Some("-pa") => out.push("--pass-arg".into()),
+            Some(a) if a.starts_with("-O") && a.len() <= 3 => {
+                out.push("--opt-level".into());
+                out.push(if a.len() == 2 { "2" } else { &a[2..] }.into());
             }
-            "--propagate-add-list" => opts.propagate_add_list = true,
-            "--memory" => opts.memory = Some(value(&arg)?),
-            "--verbose" => opts.verbose = true,
-            "--pass-arg" | "-pa" => opts.apply_pass_arg(&value(&arg)?)?,
-            "--asyncify" | "--all-features" | "-O" | "-O0" | "-O1" | "-O2" | "-O3" | "-O4"
-            | "-Os" | "-Oz" => {}
-            a if a.starts_with("--pass-arg=") => opts.apply_pass_arg(&a["--pass-arg=".len()..])?,
-            a if a.starts_with("--enable-") || a.starts_with("--disable-") => {}
-            a if a.starts_with('-') && a.len() > 1 => bail!("unknown option `{a}` (see --help)"),
-            a => {
-                if input.replace(PathBuf::from(a)).is_some() {
-                    bail!("more than one input file given (`{a}`)");
-                }
-            }
+            Some(a) if a.starts_with("--enable-") || a.starts_with("--disable-") => {}
+            _ => out.push(arg),
         }
     }
-    let input = input.context("no input file given (see --help)")?;
-    if output.is_none() && !print {
-        bail!("no output file given: use -o OUT, or --print to write text to stdout");
-    }
-    opts.check()?;
-    Ok(Some(Cli {
-        input,
-        output,
-        text,
-        print,
-        emit,
-        opts,
-    }))
+    out
 }
 
-fn run() -> Result<()> {
-    let Some(cli) = parse_args(std::env::args().skip(1).collect())? else {
-        print!("{USAGE}");
-        return Ok(());
-    };
+impl Cli {
+    fn options(&self) -> Result<Options> {
+        if self.output.is_none() && !self.print {
+            bail!("no output file given: use -o OUT, or --print to write text to stdout");
+        }
+        let mut opts = Options {
+            ignore_imports: self.ignore_imports,
+            ignore_indirect: self.ignore_indirect,
+            every_indirect_may_pause: self.every_indirect_may_pause,
+            closed_world: self.closed_world,
+            propagate_add_list: self.propagate_add_list,
+            memory: self.memory.clone(),
+            verbose: self.verbose,
+            restore_at_sites: match self.restore_locals {
+                Restore::Auto => None,
+                Restore::Entry => Some(false),
+                Restore::Sites => Some(true),
+            },
+            ..Options::default()
+        };
+        let lists = (self.imports.iter().map(|v| ("imports", v)))
+            .chain(self.only_list.iter().map(|v| ("onlylist", v)))
+            .chain(self.add_list.iter().map(|v| ("addlist", v)))
+            .chain(self.remove_list.iter().map(|v| ("removelist", v)));
+        for (name, v) in lists {
+            opts.apply_pass_arg(&format!("asyncify-{name}@{v}"))?;
+        }
+        for a in &self.pass_arg {
+            opts.apply_pass_arg(a)?;
+        }
+        opts.check()?;
+        Ok(opts)
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let opts = cli.options()?;
     let bytes = std::fs::read(&cli.input)
         .with_context(|| format!("cannot read `{}`", cli.input.display()))?;
-    let out = asyncify::transform_with(&bytes, &cli.opts, cli.emit)
-        .with_context(|| format!("`{}`", cli.input.display()))?;
+    let out = asyncify::transform_with(
+        &bytes,
+        &opts,
+        Emit {
+            debug_names: cli.debuginfo,
+        },
+    )
+    .with_context(|| format!("`{}`", cli.input.display()))?;
     for w in &out.report.warnings {
         eprintln!("warning: {w}");
     }
-    if cli.opts.verbose {
+    if opts.verbose {
         for (f, why) in &out.report.instrumented {
             eprintln!("[asyncify] {f}: {why}");
         }
     }
-    let printed = if cli.text || cli.print {
+    let printed = if cli.emit_text || cli.print {
         Some(print_text(&out.wasm)?)
     } else {
         None
     };
     if let Some(path) = &cli.output {
-        match (&printed, cli.text) {
+        match (&printed, cli.emit_text) {
             (Some(text), true) => write_atomically(path, text.as_bytes())?,
             _ => write_atomically(path, &out.wasm)?,
         }
@@ -191,7 +242,8 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let cli = Cli::parse_from(wasm_opt_spellings(std::env::args_os()));
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("asyncify: error: {e:#}");
