@@ -1,13 +1,18 @@
 //! Frames: what an unwinding function writes to the asyncify stack, and how it reads it back.
 //!
-//! Every site saves exactly the locals live after it, followed by its i32 index. Two layouts
-//! produce that, and each function gets the smaller code:
+//! Every site saves the locals live after it, followed by its i32 index. Two layouts do that,
+//! and each function gets the smaller code:
 //! - **per set**: one compact layout per distinct live set, with straight-line save and restore
 //!   code for each. Best when a function has few distinct sets.
-//! - **masked**: one slot per local live at any site; each site's bitmask says which slots it
-//!   writes, and one shared piece of code saves the slots whose bit is set (restoring loads
-//!   them all). Best when many sites have different sets (interpreter loops, `printf`), where
-//!   per-set code would repeat the same stores dozens of times.
+//! - **union**: one slot per local live at any site, and one shared piece of code that stores
+//!   every slot (restoring loads them all). A slot whose local is dead at the site gets a value
+//!   that nothing reads. Best when many sites have different sets (interpreter loops,
+//!   `printf`), where per-set code would repeat the same stores dozens of times.
+//!
+//! The union layout used to store a slot only when a per-site bitmask said so. That saved
+//! nothing the engine cares about: the test reads the local on the unwind path either way, so
+//! the local counts as live across every call just the same, and it cost a branch per slot
+//! per unwind and a mask per set.
 
 use walrus::ir::*;
 use walrus::{GlobalId, LocalFunction, LocalId, Module, ValType};
@@ -80,16 +85,6 @@ fn uleb_len(mut v: u64) -> usize {
     n
 }
 
-fn sleb_len(v: i32) -> usize {
-    let mut v = v as i64;
-    let mut n = 1;
-    while !(-64..64).contains(&v) {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
 /// Bytes of `local.get p; local.get x; store offset=o` (and the load/set mirror).
 fn slot_bytes(o: u64) -> usize {
     6 + uleb_len(o)
@@ -98,20 +93,19 @@ fn slot_bytes(o: u64) -> usize {
 pub(crate) enum Frames {
     /// Per set: its slots and its size (index included).
     PerSet(Vec<(Vec<Slot>, u64)>),
-    Masked {
+    Union {
         slots: Vec<Slot>,
         /// Slot bytes plus the index.
         size: u64,
-        /// Per set: one 32-bit word per 32 slots.
-        masks: Vec<Vec<i32>>,
-        words: Vec<LocalId>,
+        /// Per set, per slot: whether the set saves it.
+        saved: Vec<Vec<bool>>,
         /// Whether each set's code gives the other sets' locals a dummy value (see `save_set`).
         kills: bool,
     },
 }
 
-/// Precise liveness at every site may cost up to 1/KILL_SLACK more code than the plain masked
-/// layout (plus a little); beyond that, the masked layout goes without it.
+/// Precise liveness at every site may cost up to 1/KILL_SLACK more code than the plain union
+/// layout (plus a little); beyond that, the union layout goes without it.
 const KILL_SLACK: usize = 2;
 
 /// Bytes of a `br_table` dispatch over `sites` to `sets` targets (blocks, table, branches).
@@ -141,44 +135,23 @@ impl Frames {
         union.sort();
         union.dedup();
         let (slots, bytes) = layout(module, &union);
-        let nwords = slots.len().div_ceil(32);
-        let masks: Vec<Vec<i32>> = sets
+        let saved: Vec<Vec<bool>> = sets
             .iter()
-            .map(|set| {
-                let mut m = vec![0i32; nwords];
-                for (i, (l, _, _)) in slots.iter().enumerate() {
-                    if set.contains(l) {
-                        m[i / 32] |= 1 << (i % 32);
-                    }
-                }
-                m
-            })
+            .map(|set| slots.iter().map(|(l, _, _)| set.contains(l)).collect())
             .collect();
-        // Masked saves test each slot's bit; restores load every slot.
-        let slot_code: usize = slots
-            .iter()
-            .enumerate()
-            .map(|(i, (_, _, o))| 2 + sleb_len(1 << (i % 32)) + 1 + 3 + 2 * slot_bytes(*o))
-            .sum();
-        let stubs: usize = masks
-            .iter()
-            .map(|m| m.iter().map(|w| 3 + sleb_len(*w)).sum::<usize>() + 5)
-            .sum();
-        let kill_bytes: usize = sets.iter().map(|set| kill_bytes(&slots, set)).sum();
-        let masked_bytes = slot_code + stubs + 24;
-        let precise = per_set_bytes.min(masked_bytes + kill_bytes);
-        // Precise liveness, unless it costs much more code than the plain masked layout.
-        let kills = precise <= masked_bytes + masked_bytes / KILL_SLACK + 64;
-        let masked_cost = masked_bytes + if kills { kill_bytes } else { 0 };
-        if per_set.len() > 1 && masked_cost < per_set_bytes {
-            let words = (0..nwords)
-                .map(|_| module.locals.add(ValType::I32))
-                .collect();
-            Frames::Masked {
+        // The union's code stores and loads every slot once.
+        let slot_code: usize = slots.iter().map(|(_, _, o)| 2 * slot_bytes(*o)).sum();
+        let kill_bytes: usize = saved.iter().map(|s| kill_bytes(&slots, s)).sum();
+        let union_bytes = slot_code + 24;
+        let precise = per_set_bytes.min(union_bytes + kill_bytes);
+        // Precise liveness, unless it costs much more code than the plain union layout.
+        let kills = precise <= union_bytes + union_bytes / KILL_SLACK + 64;
+        let union_cost = union_bytes + if kills { kill_bytes } else { 0 };
+        if per_set.len() > 1 && union_cost < per_set_bytes {
+            Frames::Union {
                 slots,
                 size: bytes + 4,
-                masks,
-                words,
+                saved,
                 kills,
             }
         } else {
@@ -186,56 +159,56 @@ impl Frames {
         }
     }
 
-    /// Code that saves the frame of a site of set `j`, whose index is in `c`; sites branch to
-    /// their set's code, so each path reads only the locals its set saves. For a masked frame
-    /// that code sets the mask and gives the locals of the other sets a dummy value, so the
-    /// shared code (`save_common`) does not keep them alive at this set's sites either (in
-    /// wasmtime, a local that looks live across a pausing call in a hot loop gets spilled).
-    pub fn save_set(&self, rt: &Runtime, j: usize, c: LocalId, p: LocalId) -> Code {
+    /// How many save blocks the sites branch to, and which one a site of set `j` takes.
+    pub fn save_blocks(&self) -> usize {
         match self {
-            Frames::PerSet(frames) => save_slots(rt, &frames[j].0, frames[j].1, c, p, None),
-            Frames::Masked {
-                slots,
-                masks,
-                words,
-                kills,
-                ..
-            } => {
-                let mut code = set_masks(&masks[j], words);
+            Frames::PerSet(f) => f.len(),
+            Frames::Union { saved, kills, .. } => {
                 if *kills {
-                    code.extend(kill(slots, &masks[j]));
+                    saved.len()
+                } else {
+                    1
                 }
-                code
             }
         }
     }
 
-    /// Code after every set's `save_set`: the masked save.
-    pub fn save_common(
-        &self,
-        lf: &mut LocalFunction,
-        rt: &Runtime,
-        c: LocalId,
-        p: LocalId,
-    ) -> Code {
+    pub fn save_block(&self, j: usize) -> usize {
         match self {
-            Frames::PerSet(_) => Vec::new(),
-            Frames::Masked {
-                slots, size, words, ..
-            } => save_slots(rt, slots, *size, c, p, Some((lf, words))),
+            Frames::Union { kills: false, .. } => 0,
+            _ => j,
         }
     }
 
-    pub fn sets(&self) -> usize {
+    /// The code of save block `b` (see `save_block`), whose site index is in `c`; sites branch
+    /// to their block, so each path reads only the locals its set saves. For a union frame
+    /// with kills, that code gives the locals the set does not save a dummy value, so the
+    /// shared code (`save_common`) does not keep them alive at this set's sites either (in
+    /// wasmtime, a local that looks live across a pausing call in a hot loop gets spilled).
+    pub fn save_set(&self, rt: &Runtime, b: usize, c: LocalId, p: LocalId) -> Code {
         match self {
-            Frames::PerSet(f) => f.len(),
-            Frames::Masked { masks, .. } => masks.len(),
+            Frames::PerSet(frames) => save_slots(rt, &frames[b].0, frames[b].1, c, p),
+            Frames::Union {
+                slots,
+                saved,
+                kills: true,
+                ..
+            } => kill(slots, &saved[b]),
+            Frames::Union { .. } => Vec::new(),
+        }
+    }
+
+    /// Code after every save block: the union's shared save.
+    pub fn save_common(&self, rt: &Runtime, c: LocalId, p: LocalId) -> Code {
+        match self {
+            Frames::PerSet(_) => Vec::new(),
+            Frames::Union { slots, size, .. } => save_slots(rt, slots, *size, c, p),
         }
     }
 
     /// Code that reads the site index of the top frame into the rewind target global, pops
-    /// the frame and restores its locals. A masked frame loads every slot: a slot its site did
-    /// not write belongs to a local that is dead there, so any value will do.
+    /// the frame and restores its locals. A union frame loads every slot: a slot its site did
+    /// not save belongs to a local that is dead there, so any value will do.
     pub fn restore(
         &self,
         lf: &mut LocalFunction,
@@ -261,7 +234,7 @@ impl Frames {
                 v.extend(dispatch(lf, target, set_of_site, code));
                 v
             }
-            Frames::Masked { slots, size, .. } => restore_slots(rt, slots, *size, p, true),
+            Frames::Union { slots, size, .. } => restore_slots(rt, slots, *size, p, true),
         }
     }
 
@@ -270,17 +243,14 @@ impl Frames {
     pub fn restore_one(&self, rt: &Runtime, j: usize, p: LocalId) -> Code {
         match self {
             Frames::PerSet(frames) => restore_slots(rt, &frames[j].0, frames[j].1, p, false),
-            Frames::Masked {
-                slots, size, masks, ..
+            Frames::Union {
+                slots, size, saved, ..
             } => {
-                let mask = &masks[j];
-                let saved: Vec<Slot> = slots
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| mask[i / 32] & (1 << (i % 32)) != 0)
-                    .map(|(_, s)| *s)
+                let mine: Vec<Slot> = (slots.iter().zip(&saved[j]))
+                    .filter(|(_, saved)| **saved)
+                    .map(|(s, _)| *s)
                     .collect();
-                restore_slots(rt, &saved, *size, p, false)
+                restore_slots(rt, &mine, *size, p, false)
             }
         }
     }
@@ -322,16 +292,10 @@ fn const_bytes(t: ValType) -> usize {
     }
 }
 
-/// The slots' locals outside `saved`, grouped by type.
-fn dead_by_type(
-    slots: &[Slot],
-    saved: impl Fn(usize, LocalId) -> bool,
-) -> Vec<(ValType, Vec<LocalId>)> {
+/// The slots' locals that `saved` (per slot) leaves out, grouped by type.
+fn dead_by_type(slots: &[Slot], saved: &[bool]) -> Vec<(ValType, Vec<LocalId>)> {
     let mut by_type: Vec<(ValType, Vec<LocalId>)> = Vec::new();
-    for (i, (l, t, _)) in slots.iter().enumerate() {
-        if saved(i, *l) {
-            continue;
-        }
+    for ((l, t, _), _) in slots.iter().zip(saved).filter(|(_, saved)| !**saved) {
         match by_type.iter_mut().find(|(ty, _)| ty == t) {
             Some((_, ls)) => ls.push(*l),
             None => by_type.push((*t, vec![*l])),
@@ -341,18 +305,18 @@ fn dead_by_type(
 }
 
 /// Bytes of `kill` for a set: per type, one constant, then a `local.tee`/`local.set` each.
-fn kill_bytes(slots: &[Slot], set: &[LocalId]) -> usize {
-    dead_by_type(slots, |_, l| set.contains(&l))
+fn kill_bytes(slots: &[Slot], saved: &[bool]) -> usize {
+    dead_by_type(slots, saved)
         .iter()
         .map(|(t, ls)| const_bytes(*t) + 2 * ls.len())
         .sum()
 }
 
-/// Sets every slot's local outside `mask` to zero (`const; local.tee a; local.tee b; local.set c`
-/// per type): those locals are dead at the set's sites.
-fn kill(slots: &[Slot], mask: &[i32]) -> Code {
+/// Sets every slot's local that `saved` leaves out to zero (`const; local.tee a; local.tee b;
+/// local.set c` per type): those locals are dead at the set's sites.
+fn kill(slots: &[Slot], saved: &[bool]) -> Code {
     let mut v = Vec::new();
-    for (t, ls) in dead_by_type(slots, |i, _| mask[i / 32] & (1 << (i % 32)) != 0) {
+    for (t, ls) in dead_by_type(slots, saved) {
         v.push(at(super::zero(t).expect("numeric slot")));
         let (last, rest) = ls.split_last().expect("at least one local");
         v.extend(rest.iter().map(|l| at(LocalTee { local: *l })));
@@ -361,46 +325,9 @@ fn kill(slots: &[Slot], mask: &[i32]) -> Code {
     v
 }
 
-fn set_masks(mask: &[i32], words: &[LocalId]) -> Code {
-    mask.iter()
-        .zip(words)
-        .flat_map(|(m, w)| {
-            [
-                at(Const {
-                    value: Value::I32(*m),
-                }),
-                at(LocalSet { local: *w }),
-            ]
-        })
-        .collect()
-}
-
-/// Wraps `code` in `if (word & bit)` for slot `i` of a masked frame.
-fn when_bit(lf: &mut LocalFunction, words: &[LocalId], i: usize, code: Code) -> Code {
-    vec![
-        at(LocalGet {
-            local: words[i / 32],
-        }),
-        at(Const {
-            value: Value::I32(1 << (i % 32)),
-        }),
-        at(Binop {
-            op: BinaryOp::I32And,
-        }),
-        at(super::if_then(lf, code)),
-    ]
-}
-
-/// Reserves the frame (trapping before any write if it does not fit), stores the slots (only
-/// those whose mask bit is set, for a masked frame) and the index.
-fn save_slots(
-    rt: &Runtime,
-    slots: &[Slot],
-    size: u64,
-    r: LocalId,
-    p: LocalId,
-    mut masked: Option<(&mut LocalFunction, &Vec<LocalId>)>,
-) -> Code {
+/// Reserves the frame (trapping before any write if it does not fit), stores the slots and
+/// the index.
+fn save_slots(rt: &Runtime, slots: &[Slot], size: u64, r: LocalId, p: LocalId) -> Code {
     let mut v = vec![
         at(Const {
             value: rt.abi.ptr_const(size),
@@ -408,12 +335,12 @@ fn save_slots(
         at(Call { func: rt.alloc }),
         at(LocalSet { local: p }),
     ];
-    for (i, &(l, t, o)) in slots.iter().enumerate() {
+    for &(l, t, o) in slots {
         let arg = MemArg {
             align: width(t) as u32,
             offset: o,
         };
-        let store = vec![
+        v.extend([
             at(LocalGet { local: p }),
             at(LocalGet { local: l }),
             at(Store {
@@ -421,11 +348,7 @@ fn save_slots(
                 kind: store_kind(t),
                 arg,
             }),
-        ];
-        match masked.as_mut() {
-            Some((lf, words)) => v.extend(when_bit(lf, words, i, store)),
-            None => v.extend(store),
-        }
+        ]);
     }
     v.push(at(LocalGet { local: p }));
     v.push(at(LocalGet { local: r }));

@@ -254,7 +254,7 @@ fn instrument_local(
     let entry = lf.entry_block();
     let mut body = std::mem::take(&mut lf.block_mut(entry).instrs);
     body.push(at(Return {}));
-    let n = frames.sets();
+    let n = frames.save_blocks();
     // Each save block's result is the index of the site that branched to it.
     let targets: Vec<InstrSeqId> = (0..n)
         .map(|_| lf.builder_mut().dangling_instr_seq(ValType::I32).id())
@@ -267,7 +267,7 @@ fn instrument_local(
             .find(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == placeholder))
             .expect("every site has its unwind branch");
         unwind.0 = BrIf {
-            block: targets[set_of_site[k]],
+            block: targets[frames.save_block(set_of_site[k])],
         }
         .into();
     }
@@ -290,7 +290,7 @@ fn instrument_local(
     };
     let mut entry_instrs = when_rewinding(lf, rt, read_index);
     entry_instrs.extend(saves);
-    entry_instrs.extend(frames.save_common(lf, rt, c, p));
+    entry_instrs.extend(frames.save_common(rt, c, p));
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
     peephole(lf, rt.abi.state);
