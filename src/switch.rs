@@ -2,7 +2,7 @@
 //!
 //! 1. The seed article's fannkuch experiment: fannkuch with its pause point in the innermost
 //!    loop, run normal, asyncified with no pause taken, and with 1 pause of 1 ms, 1000 pauses
-//!    of 1 ms and 1000 pauses of 0 ms; asyncified by us and by Binaryen (through
+//!    of 1 ms, and 1000 and 100000 pauses of 0 ms; asyncified by us and by Binaryen (through
 //!    `asyncify-host`), and uninstrumented on wasmtime's own async support (fibers).
 //! 2. Coroutine ping-pong: two coroutines switching through a yield import, at call-stack
 //!    depths 1 to 64 and with 0, 4 or 16 live i64 locals per frame; asyncify (two coroutines in
@@ -41,6 +41,10 @@ pub struct FannkuchRow {
     pub ms_median: f64,
     pub ms_min: f64,
     pub ms_max: f64,
+    /// (time - the same runtime's no-pause time) / pauses: what a pause costs, the sleeping
+    /// (or the yield to the executor) included.
+    #[serde(default)]
+    pub us_per_pause: Option<f64>,
     /// (time - the same runtime's no-pause time - the sleeping itself) / pauses; empty when
     /// that is not above `noise_us_per_pause` (a negative one included: the sleeping itself
     /// is an estimate).
@@ -325,7 +329,12 @@ async fn fannkuch_experiment(
             ("1 pause of 1 ms", 1, ms1),
             ("1000 pauses of 1 ms", 1000, ms1),
             ("1000 pauses of 0 ms", 1000, Duration::ZERO),
+            // The same cost, with a spread 100 times smaller per pause.
+            ("100000 pauses of 0 ms", 100_000, Duration::ZERO),
         ] {
+            if pauses > calls {
+                bail!("fannkuch at size {size} calls its pause point {calls} times, fewer than the {pauses} pauses of row `{row}`");
+            }
             configs.push(Config {
                 row,
                 runtime: name.clone(),
@@ -339,9 +348,8 @@ async fn fannkuch_experiment(
     }
     let bar = ProgressBar::new((repeats * configs.len()) as u64);
     bar.set_style(ProgressStyle::with_template("fannkuch {bar:40} {pos}/{len} {msg}").unwrap());
-    let mut taken = vec![0u64; configs.len()];
     for _ in 0..repeats {
-        for (i, c) in configs.iter_mut().enumerate() {
+        for c in configs.iter_mut() {
             bar.set_message(format!("{}: {}", c.runtime, c.row));
             let (ms, got, _) = pausing_run(
                 engine,
@@ -359,7 +367,6 @@ async fn fannkuch_experiment(
                     c.row
                 );
             }
-            taken[i] = c.pauses.min(calls);
             c.times.push(ms);
             bar.inc(1);
         }
@@ -368,7 +375,7 @@ async fn fannkuch_experiment(
     let sleep_1ms = sleep_cost(ms1).await;
     let yield_cost = sleep_cost(Duration::ZERO).await;
     let mut rows = Vec::new();
-    for (i, c) in configs.iter().enumerate() {
+    for c in &configs {
         let (m, min, max) = spread(&c.times);
         let (base, base_min, base_max) = configs
             .iter()
@@ -379,19 +386,20 @@ async fn fannkuch_experiment(
         } else {
             sleep_1ms
         };
-        let noise = (taken[i] > 0)
-            .then(|| ((max - min) + (base_max - base_min)) * 1000.0 / taken[i] as f64);
+        let noise = (c.pauses > 0)
+            .then(|| ((max - min) + (base_max - base_min)) * 1000.0 / c.pauses as f64);
         rows.push(FannkuchRow {
             row: c.row.into(),
             runtime: c.runtime.clone(),
-            pauses: taken[i],
+            pauses: c.pauses,
             sleep_ms: c.sleep.as_secs_f64() * 1000.0,
             runs: c.times.len(),
             ms_median: m,
             ms_min: min,
             ms_max: max,
-            overhead_us_per_pause: (taken[i] > 0)
-                .then(|| (m - base - taken[i] as f64 * per_sleep) * 1000.0 / taken[i] as f64)
+            us_per_pause: (c.pauses > 0).then(|| (m - base) * 1000.0 / c.pauses as f64),
+            overhead_us_per_pause: (c.pauses > 0)
+                .then(|| (m - base - c.pauses as f64 * per_sleep) * 1000.0 / c.pauses as f64)
                 .filter(|v| *v > noise.unwrap_or(0.0)),
             noise_us_per_pause: noise,
         });
