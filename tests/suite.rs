@@ -102,7 +102,7 @@ fn the_whole_suite_on_four_programs() {
 
     // The fannkuch experiment: 1000 pauses of 1 ms really sleep, in every runtime.
     let fannkuch = csv_rows(&reports.join("fannkuch.csv"));
-    assert_eq!(fannkuch.len(), 1 + 3 * 4);
+    assert_eq!(fannkuch.len(), 1 + 3 * 5);
     // An overhead per pause is a number only above the run-to-run noise, so never negative.
     for r in fannkuch
         .iter()
@@ -112,6 +112,20 @@ fn the_whole_suite_on_four_programs() {
         let noise: f64 = r["noise_us_per_pause"].parse().unwrap();
         assert!(v > noise && v > 0.0, "{r:?}");
     }
+    // Every row that pauses has its time per pause, the sleep included; over 1000 pauses or
+    // more (where one run's noise is small per pause), at least the 1 ms of a 1 ms sleep, and
+    // more than nothing for a yield.
+    for r in fannkuch.iter().filter(|r| r["pauses"] != "0") {
+        let per_pause: f64 = r["us_per_pause"].parse().unwrap();
+        if r["pauses"].len() >= 4 {
+            let floor = if r["sleep_ms"] == "1.0" { 1000.0 } else { 0.0 };
+            assert!(per_pause > floor, "{r:?}");
+        }
+    }
+    let yields = fannkuch
+        .iter()
+        .filter(|r| r["row"] == "100000 pauses of 0 ms");
+    assert_eq!(yields.count(), 3);
     let slept: Vec<_> = fannkuch
         .iter()
         .filter(|r| r["row"] == "1000 pauses of 1 ms")
