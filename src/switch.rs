@@ -386,8 +386,10 @@ async fn fannkuch_experiment(
         } else {
             sleep_1ms
         };
-        let noise = (c.pauses > 0)
-            .then(|| ((max - min) + (base_max - base_min)) * 1000.0 / c.pauses as f64);
+        // Microseconds per pause of a time in milliseconds; none for rows without pauses.
+        let per_pause = |ms: f64| (c.pauses > 0).then(|| ms * 1000.0 / c.pauses as f64);
+        let noise = per_pause((max - min) + (base_max - base_min));
+        let us_per_pause = per_pause(m - base);
         rows.push(FannkuchRow {
             row: c.row.into(),
             runtime: c.runtime.clone(),
@@ -397,9 +399,9 @@ async fn fannkuch_experiment(
             ms_median: m,
             ms_min: min,
             ms_max: max,
-            us_per_pause: (c.pauses > 0).then(|| (m - base) * 1000.0 / c.pauses as f64),
-            overhead_us_per_pause: (c.pauses > 0)
-                .then(|| (m - base - c.pauses as f64 * per_sleep) * 1000.0 / c.pauses as f64)
+            us_per_pause,
+            overhead_us_per_pause: us_per_pause
+                .map(|us| us - per_sleep * 1000.0)
                 .filter(|v| *v > noise.unwrap_or(0.0)),
             noise_us_per_pause: noise,
         });

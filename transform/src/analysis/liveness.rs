@@ -522,30 +522,24 @@ pub(crate) fn split_webs(
                 locals.add(locals.get(original).ty())
             }
         });
-        renames.push((s.l.places[place], original, local));
+        let (seq, i) = s.l.places[place];
         place += 1;
-    }
-    let state = s.l.state;
-    drop(s);
-    for ((seq, i), original, local) in renames {
         if local == original {
             continue;
         }
-        let instrs = &mut func.block_mut(seq).instrs;
+        renames.push((seq, i, local));
         // A conditional store's read of the old value (not a use, see `lower`) goes with it.
-        if i >= 4 {
-            if let [(Instr::LocalGet(g), _), (Instr::GlobalGet(st), _), (Instr::Unop(u), _), (Instr::Select(_), _), _] =
-                &mut instrs[i - 4..=i]
-            {
-                if g.local == original
-                    && st.global == state
-                    && matches!(u.op, walrus::ir::UnaryOp::I32Eqz)
-                {
-                    g.local = local;
-                }
-            }
+        let instrs = &func.block(seq).instrs;
+        if i >= 4
+            && matches!(&instrs[i - 4].0, Instr::LocalGet(g) if g.local == original)
+            && s.l.is_conditional_store(instrs, i - 4, original)
+        {
+            renames.push((seq, i - 4, local));
         }
-        match &mut instrs[i].0 {
+    }
+    drop(s);
+    for (seq, i, local) in renames {
+        match &mut func.block_mut(seq).instrs[i].0 {
             Instr::LocalGet(LocalGet { local: l })
             | Instr::LocalSet(LocalSet { local: l })
             | Instr::LocalTee(LocalTee { local: l }) => *l = local,

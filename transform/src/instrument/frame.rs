@@ -250,13 +250,7 @@ impl Frames {
             Frames::PerSet(frames) => restore_slots(rt, &frames[j].0, frames[j].1, p, false),
             Frames::Union {
                 slots, size, saved, ..
-            } => {
-                let mine: Vec<Slot> = (slots.iter().zip(&saved[j]))
-                    .filter(|(_, saved)| **saved)
-                    .map(|(s, _)| *s)
-                    .collect();
-                restore_slots(rt, &mine, *size, p, false)
-            }
+            } => restore_slots(rt, &slots_where(slots, &saved[j], true), *size, p, false),
         }
     }
 
@@ -297,37 +291,38 @@ fn const_bytes(t: ValType) -> usize {
     }
 }
 
-/// The slots' locals that `saved` (per slot) leaves out, grouped by type.
-fn dead_by_type(slots: &[Slot], saved: &[bool]) -> Vec<(ValType, Vec<LocalId>)> {
-    let mut by_type: Vec<(ValType, Vec<LocalId>)> = Vec::new();
-    for ((l, t, _), _) in slots.iter().zip(saved).filter(|(_, saved)| !**saved) {
-        match by_type.iter_mut().find(|(ty, _)| ty == t) {
-            Some((_, ls)) => ls.push(*l),
-            None => by_type.push((*t, vec![*l])),
+/// The slots whose `saved` flag is `want`.
+fn slots_where(slots: &[Slot], saved: &[bool], want: bool) -> Vec<Slot> {
+    (slots.iter().zip(saved))
+        .filter(|(_, s)| **s == want)
+        .map(|(slot, _)| *slot)
+        .collect()
+}
+
+/// The locals a set's slots leave out (dead at its sites), with their types.
+fn unsaved(slots: &[Slot], saved: &[bool]) -> Vec<(LocalId, ValType)> {
+    (slots_where(slots, saved, false).into_iter())
+        .map(|(l, t, _)| (l, t))
+        .collect()
+}
+
+/// Bytes of `kill` for a set (see `super::zeroes`): per type, one constant, then a
+/// `local.tee`/`local.set` each.
+fn kill_bytes(slots: &[Slot], saved: &[bool]) -> usize {
+    let dead = unsaved(slots, saved);
+    let mut types: Vec<ValType> = Vec::new();
+    for (_, t) in &dead {
+        if !types.contains(t) {
+            types.push(*t);
         }
     }
-    by_type
+    types.into_iter().map(const_bytes).sum::<usize>() + 2 * dead.len()
 }
 
-/// Bytes of `kill` for a set: per type, one constant, then a `local.tee`/`local.set` each.
-fn kill_bytes(slots: &[Slot], saved: &[bool]) -> usize {
-    dead_by_type(slots, saved)
-        .iter()
-        .map(|(t, ls)| const_bytes(*t) + 2 * ls.len())
-        .sum()
-}
-
-/// Sets every slot's local that `saved` leaves out to zero (`const; local.tee a; local.tee b;
-/// local.set c` per type): those locals are dead at the set's sites.
+/// Sets every slot's local that `saved` leaves out to zero: those locals are dead at the
+/// set's sites.
 fn kill(slots: &[Slot], saved: &[bool]) -> Code {
-    let mut v = Vec::new();
-    for (t, ls) in dead_by_type(slots, saved) {
-        v.push(at(super::zero(t).expect("numeric slot")));
-        let (last, rest) = ls.split_last().expect("at least one local");
-        v.extend(rest.iter().map(|l| at(LocalTee { local: *l })));
-        v.push(at(LocalSet { local: *last }));
-    }
-    v
+    super::zeroes(&unsaved(slots, saved))
 }
 
 /// Reserves the frame (trapping before any write if it does not fit), stores the slots and
