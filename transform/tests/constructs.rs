@@ -73,7 +73,7 @@ macro_rules! fixture_tests {
 }
 
 fixture_tests!(
-    loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref
+    loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref, dispatch
 );
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
@@ -95,8 +95,8 @@ fn all_fixtures_are_listed() {
     assert_eq!(
         names,
         [
-            "branches", "call_ref", "calls", "coalesce", "indirect", "loops", "masked", "operands",
-            "stack", "types"
+            "branches", "call_ref", "calls", "coalesce", "dispatch", "indirect", "loops", "masked",
+            "operands", "stack", "types"
         ]
     );
 }
@@ -298,4 +298,24 @@ fn call_ref_pauses_only_where_its_type_can() {
     };
     let why = transform(&handed_in, &closed).unwrap();
     assert!(!why.contains_key("take"), "{why:?}");
+}
+
+/// `dispatch.wat`'s two dispatches (the interpreter loop's and the nested one) each get a
+/// second `br_table`, on the rewind target, so a rewind jumps to the case it heads for
+/// instead of falling through every case before it (see `instrument/skip.rs`).
+#[test]
+fn a_rewind_jumps_to_its_case() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join("dispatch.wat")).unwrap();
+    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
+    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let interp = printed
+        .split("(func")
+        .find(|f| f.contains("i32.load8_u"))
+        .unwrap();
+    let tables = interp
+        .lines()
+        .filter(|l| l.trim().starts_with("br_table"))
+        .count();
+    assert_eq!(tables, 4, "{interp}");
 }

@@ -38,6 +38,7 @@
 mod flow;
 mod frame;
 mod ops;
+mod skip;
 mod stack;
 
 use std::collections::{HashMap, HashSet};
@@ -179,7 +180,7 @@ fn instrument_local(
     };
     flow.run()?;
     let sites = std::mem::take(&mut flow.sites);
-    let guards = std::mem::take(&mut flow.guards);
+    let mut guards = std::mem::take(&mut flow.guards);
     drop(flow);
 
     let site_map: HashMap<InstrSeqId, u32> = sites
@@ -187,6 +188,7 @@ fn instrument_local(
         .enumerate()
         .map(|(k, seq)| (*seq, k as u32))
         .collect();
+    skip::run(lf, &site_map, &mut guards, rt.abi.target, rt.abi.state);
     // Each value gets a local of its own, then locals never live at once share one (see
     // `split_webs` and `coalesce`), before the live sets are taken.
     split_webs(

@@ -1,0 +1,449 @@
+//! Where a rewind can go, and the guards it never passes.
+//!
+//! While rewinding to site `T`, a function runs forward through its text: guards are passed
+//! over (their `else` arm falls through), an `if` with sites takes the arm that holds `T`,
+//! and nothing branches, until the call of `T`. So from a guard, the rewind falls through
+//! everything after it; in an interpreter's dispatch (`block`s nested around a `br_table`,
+//! one case after each `end`), it falls from each case into the next one. That fall-through
+//! is a path the engine compiles: every case's start becomes a join of the dispatch and the
+//! case before, and every local live in any later case is carried across every case boundary
+//! (QuickJS's interpreter: 400 joins with some 67 block parameters each in Cranelift's input).
+//!
+//! Two rewrites, on the body as `flow` left it:
+//! - **Dispatch for the rewind.** A guard whose code holds a `br_table` gets, in its `else`
+//!   arm, a `br_table` on the rewind target: to the end of the outermost enclosing block
+//!   after which `T` comes, so the rewind lands in `T`'s case (falling through only when `T`
+//!   is before every enclosing block's end). A block with a result is reached through a small
+//!   trampoline that pushes a zero: a block that holds sites hands its result on through
+//!   `x = state == normal ? v : x` (`flow`), which a rewind passes over. The table keeps only
+//!   the targets that reach its guard, so a dispatch inside one case of another does not
+//!   branch to every later case.
+//! - **Guards no rewind passes go.** A forward walk computes, at each guard, the set of
+//!   targets whose rewind reaches it. Where that set is empty (after a case's last site, after
+//!   a function's last site), only the normal state runs the code: the guard becomes a plain
+//!   `block`, and the code after a case's last branch no longer falls into the next case.
+//!
+//! Measured (`examples/time --size 2`, worst mode, ratio to normal, before / after): SQLite
+//! 2.04x / 1.48x, QuickJS 2.39x / 1.81x; the modules 0.1-0.3% smaller. The
+//! guard removal alone moved neither by more than the noise; the tables need it, and they
+//! need the typed-block trampolines to cover QuickJS's dispatch (clang puts blocks with a
+//! result among its cases' blocks), and the restriction to the targets that reach them (a
+//! dispatch nested in a case, branching to every later case, undid SQLite's gain by half).
+
+use std::collections::{HashMap, HashSet};
+
+use walrus::ir::*;
+use walrus::{GlobalId, LocalFunction};
+
+type Code = Vec<(Instr, InstrLocId)>;
+
+fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
+    (i.into(), InstrLocId::default())
+}
+
+/// What a branch to block `seq` carries: `Some(None)` nothing, `Some(Some(zero))` one value
+/// (a zero of its type), `None` something a rewind cannot make up (several values, a
+/// non-nullable reference).
+fn branch_value(lf: &LocalFunction, seq: InstrSeqId) -> Option<Option<Instr>> {
+    match lf.block(seq).ty {
+        InstrSeqType::Simple(None) => Some(None),
+        InstrSeqType::Simple(Some(t)) => super::zero(t).map(Some),
+        InstrSeqType::MultiValue(_) => None,
+    }
+}
+
+/// A set of site indices.
+#[derive(Clone, PartialEq)]
+struct Set(Vec<u64>);
+
+impl Set {
+    fn empty(n: usize) -> Set {
+        Set(vec![0; n.div_ceil(64).max(1)])
+    }
+    fn range(n: usize, from: u32, to: u32) -> Set {
+        let mut s = Set::empty(n);
+        for t in from..to.min(n as u32) {
+            s.insert(t);
+        }
+        s
+    }
+    fn insert(&mut self, t: u32) {
+        self.0[t as usize / 64] |= 1 << (t % 64);
+    }
+    fn contains(&self, t: u32) -> bool {
+        self.0[t as usize / 64] & (1 << (t % 64)) != 0
+    }
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+    fn union(&mut self, o: &Set) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a |= b);
+    }
+    fn intersect(&mut self, o: &Set) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a &= b);
+    }
+    fn minus(&mut self, o: &Set) {
+        self.0.iter_mut().zip(&o.0).for_each(|(a, b)| *a &= !b);
+    }
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.0.len() as u32 * 64).filter(|t| self.contains(*t))
+    }
+}
+
+/// A rewind's dispatch in a guard's `else` arm: target `T` goes to `labels[T - lo]`, or to
+/// `default` outside `lo..lo + labels.len()`.
+struct Table {
+    lo: u32,
+    labels: Vec<InstrSeqId>,
+    default: InstrSeqId,
+}
+
+impl Table {
+    fn label(&self, t: u32) -> InstrSeqId {
+        (t.checked_sub(self.lo))
+            .and_then(|i| self.labels.get(i as usize))
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// What the first walk learns about the text.
+#[derive(Default)]
+struct Layout {
+    /// Per block: how many sites come before its end.
+    ends: HashMap<InstrSeqId, u32>,
+    /// Per `if` with sites (keyed by its `then` arm): the first site of each arm and the one
+    /// after the `if`.
+    ifs: HashMap<InstrSeqId, (u32, u32, u32)>,
+    /// Guards that hold a `br_table`, with the first site after them and the blocks around
+    /// them (innermost first) that a branch from there may target.
+    dispatches: Vec<(InstrSeqId, InstrSeqId, u32, Vec<InstrSeqId>)>,
+}
+
+struct Walk<'a> {
+    lf: &'a LocalFunction,
+    sites: &'a HashMap<InstrSeqId, u32>,
+    guards: &'a HashSet<InstrSeqId>,
+    n: usize,
+}
+
+impl Walk<'_> {
+    fn is_guard(&self, seq: InstrSeqId) -> bool {
+        self.guards.contains(&seq) && !self.sites.contains_key(&seq)
+    }
+
+    /// Counts sites in textual order; `around` is the enclosing blocks a rewind may branch to
+    /// (none past a loop or an `if`).
+    fn layout(
+        &self,
+        seq: InstrSeqId,
+        count: &mut u32,
+        around: &mut Vec<InstrSeqId>,
+        out: &mut Layout,
+    ) {
+        for (instr, _) in &self.lf.block(seq).instrs {
+            match instr {
+                Instr::IfElse(e) if self.sites.contains_key(&e.consequent) => *count += 1,
+                Instr::IfElse(e) if self.is_guard(e.consequent) => {
+                    let empty = |s: InstrSeqId| {
+                        let b = self.lf.block(s);
+                        b.instrs.is_empty() && matches!(b.ty, InstrSeqType::Simple(None))
+                    };
+                    if !around.is_empty()
+                        && empty(e.alternative)
+                        && self.holds_br_table(e.consequent)
+                    {
+                        let mut blocks = around.clone();
+                        blocks.reverse();
+                        out.dispatches
+                            .push((e.consequent, e.alternative, *count, blocks));
+                    }
+                }
+                Instr::IfElse(e) => {
+                    let a = *count;
+                    self.layout(e.consequent, count, &mut Vec::new(), out);
+                    let m = *count;
+                    self.layout(e.alternative, count, &mut Vec::new(), out);
+                    out.ifs.insert(e.consequent, (a, m, *count));
+                }
+                Instr::Block(b) => {
+                    // A branch from a rewind may carry a dummy result: a block with sites
+                    // keeps a rewound-over result through `x = state == normal ? v : x`.
+                    if branch_value(self.lf, b.seq).is_some() {
+                        around.push(b.seq);
+                        self.layout(b.seq, count, around, out);
+                        around.pop();
+                    } else {
+                        self.layout(b.seq, count, &mut Vec::new(), out);
+                    }
+                    out.ends.insert(b.seq, *count);
+                }
+                Instr::Loop(l) => self.layout(l.seq, count, &mut Vec::new(), out),
+                _ => {}
+            }
+        }
+    }
+
+    fn holds_br_table(&self, seq: InstrSeqId) -> bool {
+        let mut work = vec![seq];
+        while let Some(s) = work.pop() {
+            for (instr, _) in &self.lf.block(s).instrs {
+                if let Instr::BrTable(_) = instr {
+                    return true;
+                }
+                crate::analysis::push_children(instr, &mut work);
+            }
+        }
+        false
+    }
+
+    /// The targets whose rewind falls out of `seq`, given those that enter it (`r`); records
+    /// the guards some rewind reaches, and the targets branching to each label.
+    fn reach(&self, seq: InstrSeqId, mut r: Set, cx: &mut Reach) -> Set {
+        for (instr, _) in &self.lf.block(seq).instrs {
+            if r.is_empty() {
+                break;
+            }
+            match instr {
+                Instr::IfElse(e) if self.sites.contains_key(&e.consequent) => {
+                    // Site K: the rewind to K stops here; the others pass over it.
+                    let k = self.sites[&e.consequent];
+                    r.minus(&Set::range(self.n, 0, k + 1));
+                }
+                Instr::IfElse(e) if self.is_guard(e.consequent) => {
+                    cx.reached.insert(e.consequent, r.clone());
+                    if let Some(table) = cx.tables.get(&e.alternative) {
+                        for t in r.iter() {
+                            let l = table.label(t);
+                            let s = cx.labels.entry(l).or_insert_with(|| Set::empty(self.n));
+                            s.insert(t);
+                        }
+                        // Branches to the `else` arm itself land after the `if`.
+                        r = cx
+                            .labels
+                            .remove(&e.alternative)
+                            .unwrap_or_else(|| Set::empty(self.n));
+                    } else {
+                        r = self.reach(e.alternative, r, cx);
+                    }
+                }
+                Instr::IfElse(e) => {
+                    // The arm is picked by a range check on the target (`flow`); an `if`
+                    // the first walk did not see is taken both ways.
+                    let (mut t, mut f) = (r.clone(), r);
+                    if let Some(&(a, m, b)) = cx.layout.ifs.get(&e.consequent) {
+                        let then_range = if m > a {
+                            Set::range(self.n, a, m)
+                        } else {
+                            let mut s = Set::range(self.n, 0, self.n as u32);
+                            s.minus(&Set::range(self.n, m, b));
+                            s
+                        };
+                        t.intersect(&then_range);
+                        f.minus(&then_range);
+                    }
+                    let mut out = self.reach(e.consequent, t, cx);
+                    out.union(&self.reach(e.alternative, f, cx));
+                    out.union(&cx.take(e.consequent, self.n));
+                    out.union(&cx.take(e.alternative, self.n));
+                    r = out;
+                }
+                Instr::Block(b) => {
+                    r = self.reach(b.seq, r, cx);
+                    r.union(&cx.take(b.seq, self.n));
+                }
+                Instr::Loop(l) => r = self.reach(l.seq, r, cx),
+                // Branches outside guards (none run while rewinding today): followed, to be
+                // safe.
+                Instr::Br(b) => {
+                    cx.add(b.block, &r, self.n);
+                    r = Set::empty(self.n);
+                }
+                Instr::BrIf(b) => cx.add(b.block, &r, self.n),
+                Instr::BrTable(t) => {
+                    for l in t.blocks.iter().chain([&t.default]) {
+                        cx.add(*l, &r, self.n);
+                    }
+                    r = Set::empty(self.n);
+                }
+                Instr::Return(_) | Instr::Unreachable(_) => r = Set::empty(self.n),
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
+struct Reach<'a> {
+    layout: &'a Layout,
+    tables: &'a HashMap<InstrSeqId, Table>,
+    labels: HashMap<InstrSeqId, Set>,
+    /// The guards some rewind reaches (by `then` arm), with the targets that do.
+    reached: HashMap<InstrSeqId, Set>,
+}
+
+impl Reach<'_> {
+    fn add(&mut self, l: InstrSeqId, r: &Set, n: usize) {
+        self.labels
+            .entry(l)
+            .or_insert_with(|| Set::empty(n))
+            .union(r);
+    }
+    fn take(&mut self, l: InstrSeqId, n: usize) -> Set {
+        self.labels.remove(&l).unwrap_or_else(|| Set::empty(n))
+    }
+}
+
+/// Gives dispatch guards their rewind `br_table` and turns the guards no rewind reaches into
+/// blocks (removing them from `guards`). `sites` maps each site's arm to its index.
+pub(crate) fn run(
+    lf: &mut LocalFunction,
+    sites: &HashMap<InstrSeqId, u32>,
+    guards: &mut HashSet<InstrSeqId>,
+    target: GlobalId,
+    state: GlobalId,
+) {
+    let n = sites.len();
+    let entry = lf.entry_block();
+    let mut layout = Layout::default();
+    let walk = Walk {
+        lf,
+        sites,
+        guards,
+        n,
+    };
+    walk.layout(entry, &mut 0, &mut Vec::new(), &mut layout);
+
+    // The rewind's dispatch: each target to the outermost block it comes after.
+    let mut tables = HashMap::new();
+    for (_, alt, lo, blocks) in &layout.dispatches {
+        let ends: Vec<u32> = blocks.iter().map(|b| layout.ends[b]).collect();
+        let hi = *ends.last().expect("a dispatch guard has a block around it");
+        let labels: Vec<InstrSeqId> = (*lo..hi)
+            .map(|t| match ends.iter().rposition(|e| *e <= t) {
+                Some(i) => blocks[i],
+                None => *alt,
+            })
+            .collect();
+        if labels.iter().any(|l| l != alt) {
+            let default = *blocks.last().unwrap();
+            tables.insert(
+                *alt,
+                Table {
+                    lo: *lo,
+                    labels,
+                    default,
+                },
+            );
+        }
+    }
+    let mut cx = Reach {
+        layout: &layout,
+        tables: &tables,
+        labels: HashMap::new(),
+        reached: HashMap::new(),
+    };
+    walk.reach(entry, Set::range(n, 0, n as u32), &mut cx);
+    let reached = cx.reached;
+
+    // Each table keeps only the targets whose rewind reaches its guard: a dispatch inside
+    // one case of another would otherwise branch to every later case, and make each case's
+    // start a join again. The others fall through (none of them gets there).
+    for (then, alt, _, _) in &layout.dispatches {
+        let Some(table) = tables.get_mut(alt) else {
+            continue;
+        };
+        let r = reached.get(then);
+        let mut labels: Vec<InstrSeqId> = (0..table.labels.len() as u32)
+            .map(|i| {
+                let t = table.lo + i;
+                match r {
+                    Some(r) if r.contains(t) => table.labels[i as usize],
+                    _ => *alt,
+                }
+            })
+            .collect();
+        while labels.last() == Some(alt) {
+            labels.pop();
+        }
+        // Targets past the table's end come after every block around the guard.
+        let past_end =
+            r.is_some_and(|r| r.iter().any(|t| t >= table.lo + table.labels.len() as u32));
+        table.default = if past_end { table.default } else { *alt };
+        table.labels = labels;
+        if table.labels.is_empty() && table.default == *alt {
+            tables.remove(alt);
+        }
+    }
+
+    for (alt, table) in &tables {
+        let mut code: Code = vec![at(GlobalGet { global: target })];
+        if table.lo != 0 {
+            code.push(at(Const {
+                value: Value::I32(table.lo as i32),
+            }));
+            code.push(at(Binop {
+                op: BinaryOp::I32Sub,
+            }));
+        }
+        // A block with a result is reached through a trampoline of its own, which pushes a
+        // dummy value (`br_table`'s targets must all take the same values).
+        let mut typed: Vec<(InstrSeqId, InstrSeqId)> = Vec::new();
+        let mut via = |l: InstrSeqId, lf: &mut LocalFunction| -> InstrSeqId {
+            if branch_value(lf, l).flatten().is_none() {
+                return l;
+            }
+            if let Some((_, t)) = typed.iter().find(|(b, _)| *b == l) {
+                return *t;
+            }
+            let t = lf.builder_mut().dangling_instr_seq(None).id();
+            typed.push((l, t));
+            t
+        };
+        let blocks: Vec<InstrSeqId> = table.labels.iter().map(|l| via(*l, lf)).collect();
+        let default = via(table.default, lf);
+        code.push(at(BrTable {
+            blocks: blocks.into_boxed_slice(),
+            default,
+        }));
+        for (block, tramp) in typed {
+            lf.block_mut(tramp).instrs = code;
+            let value = branch_value(lf, block).flatten().expect("a typed block");
+            code = vec![at(Block { seq: tramp }), at(value), at(Br { block })];
+        }
+        lf.block_mut(*alt).instrs = code;
+    }
+
+    // Guards no rewind reaches become blocks.
+    let unreached: HashSet<InstrSeqId> = guards
+        .iter()
+        .filter(|g| !sites.contains_key(g) && !reached.contains_key(g))
+        .copied()
+        .collect();
+    if unreached.is_empty() {
+        return;
+    }
+    let mut work = vec![entry];
+    while let Some(seq) = work.pop() {
+        let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
+        let mut out: Code = Vec::with_capacity(instrs.len());
+        for (instr, loc) in instrs {
+            crate::analysis::push_children(&instr, &mut work);
+            if let Instr::IfElse(e) = &instr {
+                let checked = matches!(
+                    &out[..],
+                    [.., (Instr::GlobalGet(g), _), (Instr::Unop(Unop { op: UnaryOp::I32Eqz }), _)]
+                        if g.global == state
+                );
+                if checked && unreached.contains(&e.consequent) {
+                    out.truncate(out.len() - 2);
+                    out.push((Block { seq: e.consequent }.into(), loc));
+                    guards.remove(&e.consequent);
+                    continue;
+                }
+            }
+            out.push((instr, loc));
+        }
+        lf.block_mut(seq).instrs = out;
+    }
+}
