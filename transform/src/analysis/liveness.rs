@@ -65,15 +65,7 @@ impl Lowering<'_> {
         i: usize,
         x: LocalId,
     ) -> bool {
-        matches!(
-            instrs.get(i + 1..i + 5),
-            Some([
-                (Instr::GlobalGet(g), _),
-                (Instr::Unop(walrus::ir::Unop { op: walrus::ir::UnaryOp::I32Eqz }), _),
-                (Instr::Select(_), _),
-                (Instr::LocalSet(s), _),
-            ]) if g.global == self.state && s.local == x
-        )
+        super::is_conditional_store(instrs, i, x, self.state)
     }
 
     fn label(&mut self) -> u32 {

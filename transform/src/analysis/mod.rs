@@ -19,6 +19,25 @@ pub(crate) fn for_each_instr(func: &LocalFunction, mut f: impl FnMut(&Instr)) {
     }
 }
 
+/// `local.get x; global.get $state; i32.eqz; select; local.set x` at `i`: the store of a
+/// result of a block with sites that a rewind passes over (`x = state == normal ? v : x`).
+pub(crate) fn is_conditional_store(
+    instrs: &[(Instr, walrus::ir::InstrLocId)],
+    i: usize,
+    x: walrus::LocalId,
+    state: walrus::GlobalId,
+) -> bool {
+    matches!(
+        instrs.get(i + 1..i + 5),
+        Some([
+            (Instr::GlobalGet(g), _),
+            (Instr::Unop(walrus::ir::Unop { op: walrus::ir::UnaryOp::I32Eqz }), _),
+            (Instr::Select(_), _),
+            (Instr::LocalSet(s), _),
+        ]) if g.global == state && s.local == x
+    )
+}
+
 /// The instruction sequences nested directly in `instr`.
 pub(crate) fn push_children(instr: &Instr, out: &mut Vec<InstrSeqId>) {
     match instr {
