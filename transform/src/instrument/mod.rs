@@ -188,7 +188,7 @@ fn instrument_local(
         .enumerate()
         .map(|(k, seq)| (*seq, k as u32))
         .collect();
-    skip::run(lf, &site_map, &mut guards, rt.abi.target, rt.abi.state);
+    let untested = skip::run(lf, &site_map, &mut guards, rt.abi.target, rt.abi.state);
     // Each value gets a local of its own, then locals never live at once share one (see
     // `split_webs` and `coalesce`), before the live sets are taken.
     split_webs(
@@ -243,6 +243,9 @@ fn instrument_local(
         .collect::<Result<_, _>>()?;
 
     let at_sites = force_sites.unwrap_or_else(|| restores_at_sites(leaf_loop, &set_of_site, &sets));
+    if !at_sites {
+        skip::untest_sites(lf, &untested, rt.abi.target);
+    }
     if at_sites {
         zero_on_skip(lf, &module.locals, &guards, &live.after_guards);
         for (k, seq) in sites.iter().enumerate() {
