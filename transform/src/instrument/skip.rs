@@ -498,9 +498,11 @@ pub(crate) fn run(
 
 /// Drops the `K >= target` test of the sites `untested` (by `then` arm): only the rewind to
 /// the site itself gets there, so the test always holds. Only in functions that restore at
-/// their entry: linpack's main, which restores at its sites (its `if`s then carry the zeros
-/// of `zero_on_skip` in their `else` arms), ran 1.17x normal instead of 0.96x without the
-/// tests (`examples/time --size 16`, equal fuel; why, not yet understood).
+/// their entry: linpack's main, which restores at its sites, ran 1.17x normal instead of
+/// 0.96x in worst mode without the tests (`examples/time --size 16`, equal fuel). That may
+/// be no more than this function's sensitivity to its shape: in list mode, three block
+/// result stores made plain in it do the same (0.96x to 1.17x), and nothing else in the
+/// suite moved. Not understood yet.
 pub(crate) fn untest_sites(
     lf: &mut LocalFunction,
     untested: &HashSet<InstrSeqId>,
