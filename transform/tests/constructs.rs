@@ -101,22 +101,27 @@ fn all_fixtures_are_listed() {
     );
 }
 
+/// The text of the first function of the transformed fixture whose text contains `marker`.
+fn transformed_function(fixture: &str, marker: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join(fixture)).unwrap();
+    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
+    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let func = printed.split("(func").find(|f| f.contains(marker)).unwrap();
+    func.to_string()
+}
+
+/// How many lines of `text` start with `start` (indentation aside).
+fn count_lines(text: &str, start: &str) -> usize {
+    text.lines().filter(|l| l.trim().starts_with(start)).count()
+}
+
 /// The `masked` fixture's function has so many distinct live sets that the shared, bitmask
 /// driven frame code is smaller: its frame is allocated by a single call site.
 #[test]
 fn many_live_sets_use_one_shared_save() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join("masked.wat")).unwrap();
-    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
-    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
-    let many = printed
-        .split("(func")
-        .find(|f| f.contains("i64.extend_i32_u"))
-        .unwrap();
-    let stores = many
-        .lines()
-        .filter(|l| l.trim().starts_with("i32.store offset="))
-        .count();
+    let many = transformed_function("masked.wat", "i64.extend_i32_u");
+    let stores = count_lines(&many, "i32.store offset=");
     // One store per slot (plus the index), not one per slot per set.
     assert!(
         stores <= 16,
@@ -305,17 +310,7 @@ fn call_ref_pauses_only_where_its_type_can() {
 /// instead of falling through every case before it (see `instrument/skip.rs`).
 #[test]
 fn a_rewind_jumps_to_its_case() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join("dispatch.wat")).unwrap();
-    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
-    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
-    let interp = printed
-        .split("(func")
-        .find(|f| f.contains("i32.load8_u"))
-        .unwrap();
-    let tables = interp
-        .lines()
-        .filter(|l| l.trim().starts_with("br_table"))
-        .count();
+    let interp = transformed_function("dispatch.wat", "i32.load8_u");
+    let tables = count_lines(&interp, "br_table");
     assert_eq!(tables, 4, "{interp}");
 }

@@ -61,17 +61,23 @@ fn branch_value(lf: &LocalFunction, seq: InstrSeqId) -> Option<Option<Instr>> {
 }
 
 /// A set of site indices.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 struct Set(Vec<u64>);
 
 impl Set {
     fn empty(n: usize) -> Set {
         Set(vec![0; n.div_ceil(64).max(1)])
     }
+    /// The indices `from..to` (word by word: the walk takes one per site).
     fn range(n: usize, from: u32, to: u32) -> Set {
         let mut s = Set::empty(n);
-        for t in from..to.min(n as u32) {
-            s.insert(t);
+        let to = to.min(n as u32);
+        for (w, word) in s.0.iter_mut().enumerate() {
+            let (lo, hi) = (w as u32 * 64, w as u32 * 64 + 64);
+            let (a, b) = (from.clamp(lo, hi) - lo, to.clamp(lo, hi) - lo);
+            if a < b {
+                *word = (u64::MAX >> (64 - (b - a))) << a;
+            }
         }
         s
     }
@@ -447,24 +453,33 @@ pub(crate) fn run(
         lf.block_mut(*alt).instrs = code;
     }
 
-    // What no rewind reaches runs only in the normal state: a guard becomes a block, a site
-    // that no rewind passes over loses its `K >= target` test, a conditional store after a
-    // block (`x = state == normal ? v : x`) becomes a plain one.
-    let unreached = |g: &InstrSeqId| !reached.contains_key(g);
+    // What no rewind reaches runs only in the normal state: a guard becomes a block, and a
+    // conditional store after a block (`x = state == normal ? v : x`) a plain one (the
+    // sites' tests go in `untest_sites`, once the function's restore shape is known).
     let mut work = vec![entry];
     while let Some(seq) = work.pop() {
         let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
+        // The `local.get x; global.get; i32.eqz; select` of each store no rewind runs.
+        let dropped: HashSet<usize> = (0..instrs.len())
+            .filter(|i| match &instrs[*i].0 {
+                Instr::LocalGet(g) => {
+                    is_conditional_store(&instrs, *i, g.local, state)
+                        && !stores.contains(&(seq, *i))
+                }
+                _ => false,
+            })
+            .flat_map(|i| i..i + 4)
+            .collect();
         let mut out: Code = Vec::with_capacity(instrs.len());
-        let mut skip = 0;
-        for (i, (instr, loc)) in instrs.iter().enumerate() {
-            crate::analysis::push_children(instr, &mut work);
-            if skip > 0 {
-                skip -= 1;
+        for (i, (instr, loc)) in instrs.into_iter().enumerate() {
+            crate::analysis::push_children(&instr, &mut work);
+            if dropped.contains(&i) {
                 continue;
             }
-            match instr {
+            match &instr {
                 Instr::IfElse(e)
-                    if !sites.contains_key(&e.consequent) && unreached(&e.consequent) =>
+                    if !sites.contains_key(&e.consequent)
+                        && !reached.contains_key(&e.consequent) =>
                 {
                     let checked = matches!(
                         &out[..],
@@ -473,20 +488,13 @@ pub(crate) fn run(
                     );
                     if checked && guards.remove(&e.consequent) {
                         out.truncate(out.len() - 2);
-                        out.push((Block { seq: e.consequent }.into(), *loc));
+                        out.push((Block { seq: e.consequent }.into(), loc));
                         continue;
                     }
                 }
-                Instr::LocalGet(g)
-                    if is_conditional_store(&instrs, i, g.local, state)
-                        && !stores.contains(&(seq, i)) =>
-                {
-                    skip = 3; // the value is on the stack: keep only the `local.set`
-                    continue;
-                }
                 _ => {}
             }
-            out.push((instr.clone(), *loc));
+            out.push((instr, loc));
         }
         lf.block_mut(seq).instrs = out;
     }
