@@ -1,6 +1,7 @@
 //! Times wasm32-wasi benchmark modules side by side, the way the runtime stage does (interleaved
-//! runs, asyncified modules through asyncify-host, `env.pause` never pausing), and prints each
-//! module's median, spread and fuel. For looking into one program's runtime without a whole
+//! runs, asyncified modules through asyncify-host, `env.pause` never pausing, each module in
+//! `--layouts` code layouts), and prints each module's median, spread and fuel, and each
+//! layout's median. For looking into one program's runtime without a whole
 //! suite run, e.g. comparing two builds of a transform:
 //!
 //! ```sh
@@ -33,9 +34,13 @@ struct Args {
     /// The workload size passed to each program.
     #[arg(long, default_value_t = 1)]
     size: u32,
-    /// Timed runs per module.
+    /// Timed rounds: each runs every module once in every layout.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    /// Code layouts per module (`asyncify_bench::layout`): the median is over all of them, so
+    /// a hot loop's lucky or unlucky address does not decide it. 1: the module as it is.
+    #[arg(long, default_value_t = asyncify_bench::layout::LAYOUTS, value_parser = clap::value_parser!(u32).range(1..))]
+    layouts: u32,
     /// Tell a profiler about the compiled code.
     #[arg(long, value_enum)]
     profile: Option<Profile>,
@@ -125,6 +130,11 @@ fn program_modules(args: &Args) -> Result<Vec<(String, PathBuf)>> {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let Some(dir) = &args.emit_clif {
+        // Cranelift writes into it and panics if it does not exist.
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--emit-clif: cannot create {}", dir.display()))?;
+    }
     let tune = |config: &mut wasmtime::Config| {
         match args.profile {
             Some(Profile::Perfmap) => config.profiler(wasmtime::ProfilingStrategy::PerfMap),
@@ -150,8 +160,12 @@ fn run(args: Args) -> Result<()> {
     let mut normal_sum = None;
     for (label, f) in &modules {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let m = w(wasmtime::Module::new(&timed, &bytes))?;
-        let asyncified = m.exports().any(|e| e.name() == "asyncify_start_unwind");
+        let mut m = Vec::new();
+        for layout in 0..args.layouts {
+            let shifted = asyncify_bench::layout::shifted(&bytes, layout)?;
+            m.push(w(wasmtime::Module::new(&timed, &shifted))?);
+        }
+        let asyncified = m[0].exports().any(|e| e.name() == "asyncify_start_unwind");
         let c = w(wasmtime::Module::new(&counted, &bytes))?;
         let (_, sum, fuel) =
             rt.block_on(run_once(&counted, &c, asyncified, "time", args.size, true))?;
@@ -165,10 +179,12 @@ fn run(args: Args) -> Result<()> {
         variants.push((label, asyncified, m, Vec::new(), fuel, sum));
     }
     for _ in 0..args.repeats {
-        for (_, asyncified, m, times, _, _) in variants.iter_mut() {
-            let (ms, _, _) =
-                rt.block_on(run_once(&timed, m, *asyncified, "time", args.size, false))?;
-            times.push(ms);
+        for (_, asyncified, layouts, times, _, _) in variants.iter_mut() {
+            for m in layouts.iter() {
+                let (ms, _, _) =
+                    rt.block_on(run_once(&timed, m, *asyncified, "time", args.size, false))?;
+                times.push(ms);
+            }
         }
     }
     // Ratios to the last normal build above each row (with --programs, its program's).
@@ -191,6 +207,21 @@ fn run(args: Args) -> Result<()> {
         println!(
             "{median:>9.2} ms [{min:.2}-{max:.2}] {ratios}  fuel {fuel:>12}  checksum {sum:?}  {label}"
         );
+        if args.layouts > 1 {
+            // Runs go round the layouts, so layout i's runs are every layouts-th.
+            let per_layout: Vec<String> = (0..args.layouts as usize)
+                .map(|i| {
+                    let runs: Vec<f64> = times
+                        .iter()
+                        .skip(i)
+                        .step_by(args.layouts as usize)
+                        .copied()
+                        .collect();
+                    format!("{:.2}", asyncify_bench::runtime::median(&runs))
+                })
+                .collect();
+            println!("{:>12} layouts: {} ms", "", per_layout.join(" "));
+        }
     }
     Ok(())
 }

@@ -12,6 +12,7 @@
 pub mod build;
 pub mod compare;
 pub mod html;
+pub mod layout;
 pub mod programs;
 pub mod report;
 pub mod run;

@@ -2,7 +2,8 @@
 //! asyncified ones through `asyncify-host`, with `env.pause` never pausing: the cost of being
 //! able to pause). Timed runs are interleaved across the variants (A B C A B C ...), every run's
 //! checksum is checked, and a fuel count (wasm operations executed, deterministic) stands
-//! beside the time.
+//! beside the time. Each repeat runs the module in another code layout (`layout.rs`), so a
+//! median is over layouts: a hot loop's lucky or unlucky address does not decide it.
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,6 +15,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::build::build_all;
+use crate::layout::{self, LAYOUTS};
 use crate::sizes::{module_path, read_csv, write_csv, SizeRow};
 use crate::tools::{Tool, MODES};
 use crate::Run;
@@ -153,7 +155,9 @@ struct Variant {
     mode: &'static str,
     tool: String,
     asyncified: bool,
-    timed: Module,
+    /// The module in each code layout (`layout::shifted`): repeat `i` runs layout
+    /// `i % LAYOUTS`.
+    timed: Vec<Module>,
     counted: Module,
     times: Vec<f64>,
     fuel: u64,
@@ -193,11 +197,16 @@ pub fn run(run: Run) -> Result<()> {
                     path.display()
                 )
             })?;
+            let mut timed = Vec::new();
+            for layout in 0..LAYOUTS {
+                let shifted = layout::shifted(&bytes, layout)?;
+                timed.push(w(Module::new(&timed_engine, &shifted))?);
+            }
             variants.push(Variant {
                 mode,
                 tool,
                 asyncified,
-                timed: w(Module::new(&timed_engine, &bytes))?,
+                timed,
                 counted: w(Module::new(&fuel_engine, &bytes))?,
                 times: Vec::new(),
                 fuel: 0,
@@ -243,12 +252,12 @@ pub fn run(run: Run) -> Result<()> {
             v.fuel = fuel;
             bar.inc(1);
         }
-        for _ in 0..repeats {
+        for repeat in 0..repeats {
             for v in variants.iter_mut() {
                 bar.set_message(format!("{} {} {}", p.name, v.mode, v.tool));
                 let (ms, got, _) = rt.block_on(run_once(
                     &timed_engine,
-                    &v.timed,
+                    &v.timed[repeat % v.timed.len()],
                     v.asyncified,
                     &p.name,
                     size,
