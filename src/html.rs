@@ -395,7 +395,11 @@ pub fn page(
                     r.ms_median,
                     r.ms_min,
                     r.ms_max,
-                    r.us_per_pause.map_or(String::new(), |v| format!("{v:.2} µs")),
+                    match (r.us_per_pause, r.pauses) {
+                        (Some(v), _) => format!("{v:.2} µs"),
+                        (None, 0) => String::new(),
+                        (None, _) => "within run-to-run noise".into(),
+                    },
                     match (r.overhead_us_per_pause, r.noise_us_per_pause) {
                         (Some(v), Some(n)) => format!("{v:.2} µs <small>(noise {n:.2})</small>"),
                         (None, Some(n)) => format!("within run-to-run noise ({n:.2} µs)"),

@@ -42,7 +42,8 @@ pub struct FannkuchRow {
     pub ms_min: f64,
     pub ms_max: f64,
     /// (time - the same runtime's no-pause time) / pauses: what a pause costs, the sleeping
-    /// (or the yield to the executor) included.
+    /// (or the yield to the executor) included; empty when not above `noise_us_per_pause`
+    /// (a yield's can be: one run of 1000 was once 3 ms faster than its no-pause run).
     #[serde(default)]
     pub us_per_pause: Option<f64>,
     /// (time - the same runtime's no-pause time - the sleeping itself) / pauses; empty when
@@ -389,7 +390,7 @@ async fn fannkuch_experiment(
         // Microseconds per pause of a time in milliseconds; none for rows without pauses.
         let per_pause = |ms: f64| (c.pauses > 0).then(|| ms * 1000.0 / c.pauses as f64);
         let noise = per_pause((max - min) + (base_max - base_min));
-        let us_per_pause = per_pause(m - base);
+        let us_per_pause = per_pause(m - base).filter(|v| *v > noise.unwrap_or(0.0));
         rows.push(FannkuchRow {
             row: c.row.into(),
             runtime: c.runtime.clone(),
