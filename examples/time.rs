@@ -25,7 +25,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use asyncify_bench::runtime::{engine_with, run_once, spread, w};
+use asyncify_bench::runtime::{compile_layouts, engine_with, run_once, spread, w};
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser)]
@@ -160,11 +160,7 @@ fn run(args: Args) -> Result<()> {
     let mut normal_sum = None;
     for (label, f) in &modules {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let mut m = Vec::new();
-        for layout in 0..args.layouts {
-            let shifted = asyncify_bench::layout::shifted(&bytes, layout)?;
-            m.push(w(wasmtime::Module::new(&timed, &shifted))?);
-        }
+        let m = compile_layouts(&timed, &bytes, args.layouts)?;
         let asyncified = m[0].exports().any(|e| e.name() == "asyncify_start_unwind");
         let c = w(wasmtime::Module::new(&counted, &bytes))?;
         let (_, sum, fuel) =

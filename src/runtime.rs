@@ -50,6 +50,13 @@ pub fn engine_with(fuel: bool, tune: impl FnOnce(&mut Config)) -> Result<Engine>
     Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))
 }
 
+/// `bytes` compiled in `layouts` code layouts (`layout::shifted`), layout 0 first.
+pub fn compile_layouts(engine: &Engine, bytes: &[u8], layouts: u32) -> Result<Vec<Module>> {
+    (0..layouts)
+        .map(|layout| w(Module::new(engine, &layout::shifted(bytes, layout)?)))
+        .collect()
+}
+
 pub fn w<T>(r: wasmtime::Result<T>) -> Result<T> {
     r.map_err(|e| anyhow::anyhow!("{e:#}"))
 }
@@ -197,11 +204,7 @@ pub fn run(run: Run) -> Result<()> {
                     path.display()
                 )
             })?;
-            let mut timed = Vec::new();
-            for layout in 0..LAYOUTS {
-                let shifted = layout::shifted(&bytes, layout)?;
-                timed.push(w(Module::new(&timed_engine, &shifted))?);
-            }
+            let timed = compile_layouts(&timed_engine, &bytes, LAYOUTS)?;
             variants.push(Variant {
                 mode,
                 tool,
