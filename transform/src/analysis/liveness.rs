@@ -332,11 +332,19 @@ pub(crate) fn coalesce(
         }
     });
     let bit = |v: &[u64], i: usize| v[i / 64] & (1 << (i % 64)) != 0;
-    // Everything live at the entry holds its initial value there: defined at once.
+    let locals = &s.l.locals;
+    let is_fixed: Vec<bool> = locals.iter().map(|l| fixed.contains(l)).collect();
+    // The entry defines every parameter (with its argument, read or not) and every other
+    // local (with zero) at once: what is live there interferes with all of them. A local
+    // read before any write (its zero) merged into a parameter that is never read would
+    // read the argument instead.
     for (i, row) in interfere.iter_mut().enumerate() {
         if bit(&entry, i) {
-            for (r, e) in row.iter_mut().zip(&entry) {
-                *r |= e;
+            for (w, e) in row.iter_mut().zip(&entry) {
+                *w |= e;
+            }
+            for (p, _) in is_fixed.iter().enumerate().filter(|(_, f)| **f) {
+                row[p / 64] |= 1 << (p % 64);
             }
         }
     }
@@ -348,8 +356,6 @@ pub(crate) fn coalesce(
             }
         }
     }
-    let locals = &s.l.locals;
-    let is_fixed: Vec<bool> = locals.iter().map(|l| fixed.contains(l)).collect();
     // Classes: a representative and the union of its members' interference. Parameters come
     // first, each in a class of its own (they never share with each other); every other local
     // joins the first class of its type with no member it interferes with.
