@@ -14,9 +14,10 @@ use arbitrary::Unstructured;
 use common::{value_for, Outcome, Runner};
 use wasmtime::Val;
 
-/// Seeds per shard; the shards run in parallel. 4 x 150 = 600 modules (more with
-/// `DIFF_SEEDS`, see `seeds`).
+/// Seeds per shard; the shards run in parallel. 4 x 150 = 600 modules, and 4 x 10 with big
+/// functions (more with `DIFF_SEEDS`, see `seeds`).
 const SHARD: u64 = 150;
+const BIG_SHARD: u64 = 10;
 const FUEL: u64 = 300_000;
 /// The memory the host keeps the asyncify data in: added to each module, never used by it.
 const DATA_MEMORY: &str = "__asyncify_data";
@@ -31,7 +32,12 @@ const IMPORTS: &str = r#"(module
   (import "env" "f4" (func (param f32 i32) (result i64 i32)))
   (import "env" "f5" (func (param v128) (result f64))))"#;
 
+/// Seeds from here on make a few big functions (deep nesting, thousands of instructions):
+/// more locals, webs and sites per function for liveness and coalescing.
+const BIG_FROM: u64 = 1_000_000;
+
 fn config(seed: u64) -> wasm_smith::Config {
+    let big = seed >= BIG_FROM;
     wasm_smith::Config {
         // Half the modules avoid traps, so more of their code (and import calls) runs.
         disallow_traps: seed.is_multiple_of(2),
@@ -40,8 +46,8 @@ fn config(seed: u64) -> wasm_smith::Config {
         min_funcs: 3,
         max_funcs: 12,
         max_imports: 6,
-        max_instructions: 500,
-        max_nesting_depth: 6,
+        max_instructions: if big { 3000 } else { 500 },
+        max_nesting_depth: if big { 12 } else { 6 },
         max_memories: 1,
         max_tables: 1,
         max_memory32_bytes: 4 << 16,
@@ -82,7 +88,7 @@ fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
 
 /// The original module with a private data memory added and memory 0 exported as `memory`.
 fn prepare(seed: u64) -> Vec<u8> {
-    let data = random_bytes(seed, 16384);
+    let data = random_bytes(seed, if seed >= BIG_FROM { 1 << 17 } else { 1 << 14 });
     let mut u = Unstructured::new(&data);
     let module = wasm_smith::Module::new(config(seed), &mut u).expect("wasm-smith");
     let mut m =
@@ -303,7 +309,7 @@ fn check_mode(seed: u64, original: &[u8], only: Option<&str>) -> (usize, usize) 
 const FOUND: [u64; 1] = [8459];
 
 /// The seeds of shard `n` of 4: `DIFF_SEEDS=FROM..TO` (a fuzzing campaign beyond the fixed
-/// seeds, split among the shards) or the fixed ones, with `FOUND` in shard 0.
+/// seeds, split among the shards) or the fixed ones (small and big), with `FOUND` in shard 0.
 fn seeds(n: u64) -> Vec<u64> {
     match std::env::var("DIFF_SEEDS") {
         Ok(range) => {
@@ -315,7 +321,9 @@ fn seeds(n: u64) -> Vec<u64> {
         }
         Err(_) => {
             let found = if n == 0 { &FOUND[..] } else { &[] };
+            let big = BIG_FROM + n * BIG_SHARD..BIG_FROM + (n + 1) * BIG_SHARD;
             (n * SHARD..(n + 1) * SHARD)
+                .chain(big)
                 .chain(found.iter().copied())
                 .collect()
         }
