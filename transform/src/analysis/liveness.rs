@@ -338,13 +338,14 @@ pub(crate) fn coalesce(
     // local (with zero) at once: what is live there interferes with all of them. A local
     // read before any write (its zero) merged into a parameter that is never read would
     // read the argument instead.
+    let mut defined = entry.clone();
+    for (p, _) in is_fixed.iter().enumerate().filter(|(_, f)| **f) {
+        defined[p / 64] |= 1 << (p % 64);
+    }
     for (i, row) in interfere.iter_mut().enumerate() {
         if bit(&entry, i) {
-            for (w, e) in row.iter_mut().zip(&entry) {
-                *w |= e;
-            }
-            for (p, _) in is_fixed.iter().enumerate().filter(|(_, f)| **f) {
-                row[p / 64] |= 1 << (p % 64);
+            for (w, d) in row.iter_mut().zip(&defined) {
+                *w |= d;
             }
         }
     }
