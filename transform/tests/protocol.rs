@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use wasmtime::{Caller, Extern, Linker, Module, Store, TypedFunc};
@@ -21,14 +22,14 @@ const BUFFER: i32 = 0x1000;
 const BUFFER_SIZE: i32 = 0x400;
 
 /// The module transformed by ours, then by Binaryen, each with default options (every
-/// import may pause).
-fn both(wat: &str) -> Vec<(&'static str, Vec<u8>)> {
+/// import may pause); `name` names Binaryen's files under the test's scratch directory.
+fn both(name: &str, wat: &str) -> Vec<(&'static str, Vec<u8>)> {
     let ours = asyncify::transform(wat.as_bytes(), &asyncify::Options::default())
         .unwrap()
         .wasm;
-    let dir = tempdir();
-    let input = dir.join("in.wat");
-    let output = dir.join("out.wasm");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let input = dir.join(format!("protocol-{name}.wat"));
+    let output = dir.join(format!("protocol-{name}.wasm"));
     std::fs::write(&input, wat).unwrap();
     let status = Command::new("wasm-opt")
         .arg(&input)
@@ -38,20 +39,7 @@ fn both(wat: &str) -> Vec<(&'static str, Vec<u8>)> {
         .expect("wasm-opt (scripts/setup installs it)");
     assert!(status.success(), "wasm-opt failed");
     let binaryen = std::fs::read(&output).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     vec![("ours", ours), ("binaryen", binaryen)]
-}
-
-fn tempdir() -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "asyncify-protocol-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults, T>(
@@ -114,7 +102,7 @@ struct Callback {
 /// returns 406.
 #[test]
 fn an_import_that_calls_back_into_a_pausing_export_resumes() {
-    for (tool, wasm) in both(CALLBACK) {
+    for (tool, wasm) in both("callback", CALLBACK) {
         let engine = common::engine();
         let module = Module::new(engine, &wasm).unwrap();
         let mut linker: Linker<Callback> = Linker::new(engine);
@@ -212,7 +200,7 @@ struct Scheduler {
 #[test]
 fn interleaved_coroutines_with_their_own_buffers_resume() {
     let names = ["squares", "fibonacci", "listed"];
-    for (tool, wasm) in both(COROUTINES) {
+    for (tool, wasm) in both("coroutines", COROUTINES) {
         let engine = common::engine();
         let module = Module::new(engine, &wasm).unwrap();
         let mut linker: Linker<Scheduler> = Linker::new(engine);

@@ -236,7 +236,7 @@ impl Solved<'_> {
         for op in self.l.ops.iter().rev() {
             visit(op, &cur);
             match op {
-                Op::Use(x) => cur[*x as usize / 64] |= 1 << (x % 64),
+                Op::Use(x) => set_bit(&mut cur, *x as usize),
                 Op::Def(x) => cur[*x as usize / 64] &= !(1 << (x % 64)),
                 Op::Site(_) => {}
                 Op::Label(lb) => {
@@ -287,7 +287,7 @@ pub(crate) fn live(
     let locals = &s.l.locals;
     let named = |bits: &[u64]| -> Vec<LocalId> {
         (0..locals.len())
-            .filter(|i| bits[i / 64] & (1 << (i % 64)) != 0)
+            .filter(|&i| bit(bits, i))
             .map(|i| locals[i])
             .collect()
     };
@@ -326,12 +326,9 @@ pub(crate) fn coalesce(
     let mut interfere = vec![vec![0u64; words]; n];
     let (_, entry) = s.pass(|op, cur| {
         if let Op::Def(x) = op {
-            for (r, c) in interfere[*x as usize].iter_mut().zip(cur) {
-                *r |= c;
-            }
+            or_into(&mut interfere[*x as usize], cur);
         }
     });
-    let bit = |v: &[u64], i: usize| v[i / 64] & (1 << (i % 64)) != 0;
     let locals = &s.l.locals;
     let is_fixed: Vec<bool> = locals.iter().map(|l| fixed.contains(l)).collect();
     // The entry defines every parameter (with its argument, read or not) and every other
@@ -340,20 +337,18 @@ pub(crate) fn coalesce(
     // read the argument instead.
     let mut defined = entry.clone();
     for (p, _) in is_fixed.iter().enumerate().filter(|(_, f)| **f) {
-        defined[p / 64] |= 1 << (p % 64);
+        set_bit(&mut defined, p);
     }
     for (i, row) in interfere.iter_mut().enumerate() {
         if bit(&entry, i) {
-            for (w, d) in row.iter_mut().zip(&defined) {
-                *w |= d;
-            }
+            or_into(row, &defined);
         }
     }
     // Symmetric.
     for i in 0..n {
         for j in 0..n {
             if bit(&interfere[i], j) {
-                interfere[j][i / 64] |= 1 << (i % 64);
+                set_bit(&mut interfere[j], i);
             }
         }
     }
@@ -374,19 +369,32 @@ pub(crate) fn coalesce(
         match home {
             Some(c) => {
                 let (rep, conflicts) = &mut classes[c];
-                for (a, b) in conflicts.iter_mut().zip(&interfere[i]) {
-                    *a |= b;
-                }
+                or_into(conflicts, &interfere[i]);
                 merged.push((locals[i], locals[*rep]));
             }
             None => {
                 let mut conflicts = interfere[i].clone();
-                conflicts[i / 64] |= 1 << (i % 64);
+                set_bit(&mut conflicts, i);
                 classes.push((i, conflicts));
             }
         }
     }
     merged
+}
+
+fn bit(v: &[u64], i: usize) -> bool {
+    v[i / 64] & (1 << (i % 64)) != 0
+}
+
+fn set_bit(v: &mut [u64], i: usize) {
+    v[i / 64] |= 1 << (i % 64);
+}
+
+/// `dst |= src`, word by word.
+fn or_into(dst: &mut [u64], src: &[u64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d |= s;
+    }
 }
 
 /// Gives each *web* of a local (its writes and the reads they reach, joined wherever two
@@ -557,8 +565,6 @@ fn copy_label(cur: &mut [u64], at_label: &[Vec<u64>], t: u32) {
 
 fn union_label(cur: &mut [u64], at_label: &[Vec<u64>], t: u32) {
     if t != EXIT {
-        for (c, l) in cur.iter_mut().zip(&at_label[t as usize]) {
-            *c |= *l;
-        }
+        or_into(cur, &at_label[t as usize]);
     }
 }
