@@ -73,7 +73,8 @@ macro_rules! fixture_tests {
 }
 
 fixture_tests!(
-    loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref, dispatch
+    loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref, dispatch,
+    params
 );
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
@@ -96,7 +97,7 @@ fn all_fixtures_are_listed() {
         names,
         [
             "branches", "call_ref", "calls", "coalesce", "dispatch", "indirect", "loops", "masked",
-            "operands", "stack", "types"
+            "operands", "params", "stack", "types"
         ]
     );
 }
@@ -114,6 +115,19 @@ fn transformed_function(fixture: &str, marker: &str) -> String {
 /// How many lines of `text` start with `start` (indentation aside).
 fn count_lines(text: &str, start: &str) -> usize {
     text.lines().filter(|l| l.trim().starts_with(start)).count()
+}
+
+/// `params.wat`: the parameters of a function that only instrumented functions call are not
+/// in its frame (only the site index is); an export's and a table function's are.
+#[test]
+fn unwritten_parameters_of_inner_functions_are_not_saved() {
+    let inner = transformed_function("params.wat", "i64.extend_i32_s");
+    assert_eq!(count_lines(&inner, "i64.store"), 0, "{inner}");
+    assert_eq!(count_lines(&inner, "i32.store"), 1, "{inner}");
+    let exported = transformed_function("params.wat", "f64.convert_i32_s");
+    assert_eq!(count_lines(&exported, "f64.store"), 1, "{exported}");
+    let held = transformed_function("params.wat", "i32.const 3");
+    assert_eq!(count_lines(&held, "i32.store"), 2, "{held}");
 }
 
 /// The `masked` fixture's function has so many distinct live sets that the shared, bitmask

@@ -80,6 +80,12 @@ pub(crate) struct Plan {
     /// Groups of indirect calls that may pause: `(Some(table), type)` for `call_indirect`,
     /// `(None, type)` for `call_ref`; `None`: all of them.
     pub pausing_indirect: Option<HashSet<Group>>,
+    /// Instrumented functions that only instrumented functions call, directly: a rewind
+    /// re-enters them with the arguments of their first entry (the rewind contract), so a
+    /// parameter they never write need not be saved. A function the host can call (an export,
+    /// the start function) or that can be called through a reference is not one of them:
+    /// runtimes may rewind an export with other arguments (Emscripten's calls it with none).
+    pub same_args: HashSet<FunctionId>,
     pub warnings: Vec<String>,
 }
 
@@ -439,9 +445,48 @@ pub(crate) fn analyze(module: &Module, opts: &Options, rt: &RuntimeImports) -> P
         .filter(|id| can_change.contains(id) && !top.contains(id) && !bottom.contains(id))
         .collect();
     instrument.sort_unstable();
+    let instrumented: HashSet<FunctionId> = instrument.iter().copied().collect();
+    let outside = entered_from_outside(module);
+    plan.same_args = (instrument.iter().copied())
+        .filter(|f| !outside.contains(f))
+        .filter(|f| {
+            let callers = graph.callers.get(f).map(Vec::as_slice).unwrap_or(&[]);
+            !callers.is_empty() && callers.iter().all(|c| instrumented.contains(c))
+        })
+        .collect();
     plan.instrument = instrument;
     plan.can_change = can_change;
     plan
+}
+
+/// Functions that can be entered other than by a direct call: exported, the start function,
+/// or referenced (element segments, `ref.func`, global initialisers).
+fn entered_from_outside(module: &Module) -> HashSet<FunctionId> {
+    let mut out: HashSet<FunctionId> = module.start.into_iter().collect();
+    for export in module.exports.iter() {
+        if let ExportItem::Function(f) = export.item {
+            out.insert(f);
+        }
+    }
+    for elem in module.elements.iter() {
+        match &elem.items {
+            ElementItems::Functions(ids) => out.extend(ids),
+            ElementItems::Expressions(_, exprs) => out.extend(exprs.iter().flat_map(ref_funcs)),
+        }
+    }
+    for g in module.globals.iter() {
+        if let GlobalKind::Local(init) = &g.kind {
+            out.extend(ref_funcs(init));
+        }
+    }
+    for (_, func) in module.funcs.iter_local() {
+        for_each_instr(func, |instr| {
+            if let Instr::RefFunc(r) = instr {
+                out.insert(r.func);
+            }
+        });
+    }
+    out
 }
 
 /// The reverse call graph, with a node per group of indirect calls between its targets and

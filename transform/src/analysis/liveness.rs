@@ -302,7 +302,8 @@ pub(crate) fn live(
 
 /// Which locals can share one local: those of the same type that are never live at once on
 /// the paths of the normal state (liveness above). Returns each merged local with the local
-/// that replaces it; `fixed` locals (the parameters) are never merged with each other.
+/// that replaces it. The parameters are never merged with each other, and `sealed` ones with
+/// nothing: they keep their incoming value to the end.
 ///
 /// Why the normal state is enough: while rewinding, only pure code and the conditional stores
 /// `x = state == normal ? v : x` run before the target site, and neither changes a local, so
@@ -317,7 +318,7 @@ pub(crate) fn coalesce(
     guards: &std::collections::HashSet<InstrSeqId>,
     ignored: &[LocalId],
     state: walrus::GlobalId,
-    fixed: &[LocalId],
+    sealed: &[LocalId],
     ty: impl Fn(LocalId) -> walrus::ValType,
 ) -> Vec<(LocalId, LocalId)> {
     let mut s = solve(func, sites, guards, ignored, state);
@@ -330,7 +331,7 @@ pub(crate) fn coalesce(
         }
     });
     let locals = &s.l.locals;
-    let is_fixed: Vec<bool> = locals.iter().map(|l| fixed.contains(l)).collect();
+    let is_fixed: Vec<bool> = locals.iter().map(|l| func.args.contains(l)).collect();
     // The entry defines every parameter (with its argument, read or not) and every other
     // local (with zero) at once: what is live there interferes with all of them. A local
     // read before any write (its zero) merged into a parameter that is never read would
@@ -372,6 +373,7 @@ pub(crate) fn coalesce(
                 or_into(conflicts, &interfere[i]);
                 merged.push((locals[i], locals[*rep]));
             }
+            None if sealed.contains(&locals[i]) => classes.push((i, vec![u64::MAX; words])),
             None => {
                 let mut conflicts = interfere[i].clone();
                 set_bit(&mut conflicts, i);

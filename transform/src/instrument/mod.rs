@@ -132,7 +132,8 @@ fn instrument_function(
     let FunctionKind::Local(mut lf) = kind else {
         unreachable!("only local functions are instrumented")
     };
-    let result = instrument_local(module, plan, rt, &name, &mut lf, force_sites);
+    let same_args = plan.same_args.contains(&fid);
+    let result = instrument_local(module, plan, rt, &name, &mut lf, force_sites, same_args);
     module.funcs.get_mut(fid).kind = FunctionKind::Local(lf);
     result
 }
@@ -144,6 +145,7 @@ fn instrument_local(
     name: &str,
     lf: &mut LocalFunction,
     force_sites: Option<bool>,
+    same_args: bool,
 ) -> Result<Option<bool>, Error> {
     let is_site = |i: &Instr| plan.is_site(i);
     let (loops, has_site) = scan(lf, &is_site);
@@ -199,17 +201,31 @@ fn instrument_local(
         &[c, p],
         rt.abi.state,
     );
+    // A rewind re-enters a function that only instrumented functions call with the same
+    // arguments (`Plan::same_args`): a parameter the body never writes then holds its value
+    // again without a save, so nothing else may share its local.
+    let unwritten: Vec<LocalId> = if same_args {
+        let written = writes(lf, lf.entry_block());
+        (lf.args.iter().copied())
+            .filter(|a| !written.contains(a))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let merged = coalesce(
         lf,
         &site_map,
         &guards,
         &[c, p],
         rt.abi.state,
-        &lf.args,
+        &unwritten,
         |l| module.locals.get(l).ty(),
     );
     rename_locals(lf, &merged.into_iter().collect());
-    let live = live(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
+    let mut live = live(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
+    for set in &mut live.at_sites {
+        set.retain(|l| !unwritten.contains(l));
+    }
 
     // Distinct live sets, each with its frame layout.
     let mut set_of_site = Vec::with_capacity(sites.len());

@@ -229,7 +229,9 @@ impl Runner {
         Ok(Runner { store, instance })
     }
 
-    /// Calls `export`; when it returns because the stack unwound, rewinds and calls it again.
+    /// Calls `export`; when it returns because the stack unwound, rewinds and calls it again,
+    /// with zero arguments: the frame must restore what the export needs, since a runtime
+    /// may rewind with other arguments (Emscripten's calls the export with none).
     pub fn call(&mut self, export: &str, args: &[Val]) -> Outcome {
         let f = self
             .instance
@@ -242,6 +244,8 @@ impl Runner {
             .get_typed_func::<(), i32>(&mut self.store, "asyncify_get_state")
             .ok();
         let start = (self.store.data().calls.len(), self.store.data().pauses);
+        let zeros: Vec<Val> = ty.params().map(|t| zero_for(&t)).collect();
+        let mut args = args;
         let result = loop {
             if let Err(e) = f.call(&mut self.store, args, &mut out) {
                 break Err(trap_text(&e));
@@ -267,6 +271,7 @@ impl Runner {
                 .get_typed_func::<i32, ()>(&mut self.store, "asyncify_start_rewind")
                 .unwrap();
             rewind.call(&mut self.store, data).unwrap();
+            args = &zeros;
         };
         let memory = self
             .instance
