@@ -15,10 +15,14 @@ pub(crate) const STATE_NORMAL: i32 = 0;
 pub(crate) const STATE_UNWINDING: i32 = 1;
 pub(crate) const STATE_REWINDING: i32 = 2;
 
-/// The ABI's storage: the two globals and the memory holding the data structure.
+/// The ABI's storage: the globals and the memory holding the data structure.
 #[derive(Clone, Copy)]
 pub(crate) struct Abi {
     pub state: GlobalId,
+    /// 1 exactly when `state` is normal, else 0; the four start/stop functions set both.
+    /// The guards test it: `global.get $normal` is a byte shorter than `global.get $state;
+    /// i32.eqz`, and SQLite's worst mode has about 20,000 such tests.
+    pub normal: GlobalId,
     pub data: GlobalId,
     /// While rewinding, the index of the site the current function rewinds to (0 otherwise).
     /// A global rather than a local per function: a local read at every later site is live
@@ -101,6 +105,46 @@ impl Abi {
             .binop(self.op(BinaryOp::I32GtU, BinaryOp::I64GtU));
     }
 
+    /// Reserves a frame of the size `size` pushes on the asyncify stack: its address in `top`
+    /// (`new_top`: scratch). Traps before a single byte is written if it does not fit.
+    pub fn reserve(
+        &self,
+        b: &mut InstrSeqBuilder,
+        size: impl FnOnce(&mut InstrSeqBuilder),
+        top: LocalId,
+        new_top: LocalId,
+    ) {
+        let (add, lt, gt) = (
+            self.op(BinaryOp::I32Add, BinaryOp::I64Add),
+            self.op(BinaryOp::I32LtU, BinaryOp::I64LtU),
+            self.op(BinaryOp::I32GtU, BinaryOp::I64GtU),
+        );
+        b.global_get(self.data)
+            .load(self.memory, self.ptr_load(), self.field(0))
+            .local_tee(top);
+        size(b);
+        b.binop(add)
+            .local_tee(new_top)
+            // Wrapped around, or past the end.
+            .local_get(top)
+            .binop(lt)
+            .local_get(new_top)
+            .global_get(self.data)
+            .load(self.memory, self.ptr_load(), self.field(self.word()))
+            .binop(gt)
+            .binop(BinaryOp::I32Or)
+            .if_else(
+                None,
+                |t| {
+                    t.unreachable();
+                },
+                |_| {},
+            )
+            .global_get(self.data)
+            .local_get(new_top)
+            .store(self.memory, self.ptr_store(), self.field(0));
+    }
+
     fn trap_if_overflowed(&self, b: &mut InstrSeqBuilder) {
         self.overflowed(b);
         b.if_else(
@@ -115,6 +159,8 @@ impl Abi {
     /// The body of one of the four start/stop functions.
     fn api_body(&self, b: &mut InstrSeqBuilder, new_state: i32, data_arg: Option<LocalId>) {
         b.i32_const(new_state).global_set(self.state);
+        b.i32_const((new_state == STATE_NORMAL) as i32)
+            .global_set(self.normal);
         if new_state == STATE_NORMAL {
             b.i32_const(0).global_set(self.target);
         }
@@ -150,6 +196,9 @@ pub(crate) fn install(
         .globals
         .add_local(ValType::I32, true, false, zero.clone());
     module.globals.get_mut(state).name = Some("__asyncify_state".into());
+    let one = ConstExpr::Value(Value::I32(1));
+    let normal = module.globals.add_local(ValType::I32, true, false, one);
+    module.globals.get_mut(normal).name = Some("__asyncify_normal".into());
     let data_init = ConstExpr::Value(if ptr == ValType::I64 {
         Value::I64(0)
     } else {
@@ -162,6 +211,7 @@ pub(crate) fn install(
 
     let abi = Abi {
         state,
+        normal,
         data,
         target,
         memory,
@@ -300,37 +350,16 @@ fn add_alloc(module: &mut Module, rt: &Abi) -> FunctionId {
     let size = module.locals.add(p);
     let top = module.locals.add(p);
     let new_top = module.locals.add(p);
-    let (add, lt, gt) = (
-        rt.op(BinaryOp::I32Add, BinaryOp::I64Add),
-        rt.op(BinaryOp::I32LtU, BinaryOp::I64LtU),
-        rt.op(BinaryOp::I32GtU, BinaryOp::I64GtU),
+    let mut body = b.func_body();
+    rt.reserve(
+        &mut body,
+        |b| {
+            b.local_get(size);
+        },
+        top,
+        new_top,
     );
-    b.func_body()
-        .global_get(rt.data)
-        .load(rt.memory, rt.ptr_load(), rt.field(0))
-        .local_tee(top)
-        .local_get(size)
-        .binop(add)
-        .local_tee(new_top)
-        // Wrapped around, or past the end: trap before a single byte is written.
-        .local_get(top)
-        .binop(lt)
-        .local_get(new_top)
-        .global_get(rt.data)
-        .load(rt.memory, rt.ptr_load(), rt.field(rt.word()))
-        .binop(gt)
-        .binop(BinaryOp::I32Or)
-        .if_else(
-            None,
-            |t| {
-                t.unreachable();
-            },
-            |_| {},
-        )
-        .global_get(rt.data)
-        .local_get(new_top)
-        .store(rt.memory, rt.ptr_store(), rt.field(0))
-        .local_get(top);
+    body.local_get(top);
     b.name("__asyncify_alloc".into());
     b.finish(vec![size], &mut module.funcs)
 }
@@ -360,6 +389,8 @@ fn add_top_index(module: &mut Module, rt: &Abi) -> FunctionId {
 #[derive(Default)]
 pub(crate) struct Used {
     pub frames: bool,
+    /// Code outside the save helpers calls the allocation helper.
+    pub alloc: bool,
     pub top_index: bool,
 }
 
@@ -367,8 +398,10 @@ impl Runtime {
     /// Removes the helpers that no instrumented function calls.
     pub(crate) fn remove_unused_helpers(&self, module: &mut Module, used: &Used) {
         if !used.frames {
-            module.funcs.delete(self.alloc);
             module.funcs.delete(self.pop);
+        }
+        if !used.alloc {
+            module.funcs.delete(self.alloc);
         }
         if !used.top_index {
             module.funcs.delete(self.top_index);

@@ -74,7 +74,7 @@ macro_rules! fixture_tests {
 
 fixture_tests!(
     loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref, dispatch,
-    params
+    params, frames
 );
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
@@ -96,8 +96,8 @@ fn all_fixtures_are_listed() {
     assert_eq!(
         names,
         [
-            "branches", "call_ref", "calls", "coalesce", "dispatch", "indirect", "loops", "masked",
-            "operands", "params", "stack", "types"
+            "branches", "call_ref", "calls", "coalesce", "dispatch", "frames", "indirect", "loops",
+            "masked", "operands", "params", "stack", "types"
         ]
     );
 }
@@ -128,6 +128,41 @@ fn unwritten_parameters_of_inner_functions_are_not_saved() {
     assert_eq!(count_lines(&exported, "f64.store"), 1, "{exported}");
     let held = transformed_function("params.wat", "i32.const 3");
     assert_eq!(count_lines(&held, "i32.store"), 2, "{held}");
+}
+
+/// `frames.wat`: four functions whose frames have the same types save through one shared
+/// helper, which stores each slot at its offset and the index after them (the fixture's run
+/// lines check that they resume); a frame whose types no other has is saved inline.
+#[test]
+fn frames_of_one_kind_share_a_save_helper() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join("frames.wat")).unwrap();
+    let names = asyncify::Emit { debug_names: true };
+    let out =
+        asyncify::transform_with(text.as_bytes(), &asyncify::Options::default(), names).unwrap();
+    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let helpers: Vec<&str> = (printed.split("(func "))
+        .filter(|f| f.starts_with("$__asyncify_save_"))
+        .collect();
+    assert_eq!(helpers.len(), 1, "{printed}");
+    let helper = helpers[0];
+    let name = helper.split_whitespace().next().unwrap();
+    assert_eq!(
+        count_lines(&printed, &format!("call {name}")),
+        4,
+        "{printed}"
+    );
+    for store in [
+        "i64.store",
+        "f64.store offset=8",
+        "i32.store offset=16",
+        "f32.store offset=20",
+        "i32.store offset=24",
+    ] {
+        assert_eq!(count_lines(helper, store), 1, "{store} in {helper}");
+    }
+    let once = transformed_function("frames.wat", "i64.add");
+    assert_eq!(count_lines(&once, "i64.store"), 1, "{once}");
 }
 
 /// The `masked` fixture's function has so many distinct live sets that the shared, bitmask

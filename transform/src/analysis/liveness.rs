@@ -31,8 +31,8 @@ struct Lowering<'a> {
     func: &'a LocalFunction,
     /// Site sequences (the `then` arm that holds the call) and the site's index.
     sites: &'a HashMap<InstrSeqId, u32>,
-    /// The asyncify state global (see `is_conditional_store`).
-    state: walrus::GlobalId,
+    /// The runtime's normal-state flag global (see `is_conditional_store`).
+    normal: walrus::GlobalId,
     /// `if`s whose `then` arm the normal state always takes.
     guards: &'a std::collections::HashSet<InstrSeqId>,
     index: HashMap<LocalId, u32>,
@@ -65,7 +65,7 @@ impl Lowering<'_> {
         i: usize,
         x: LocalId,
     ) -> bool {
-        super::is_conditional_store(instrs, i, x, self.state)
+        super::is_conditional_store(instrs, i, x, self.normal)
     }
 
     fn label(&mut self) -> u32 {
@@ -200,12 +200,12 @@ fn solve<'a>(
     sites: &'a HashMap<InstrSeqId, u32>,
     guards: &'a std::collections::HashSet<InstrSeqId>,
     ignored: &'a [LocalId],
-    state: walrus::GlobalId,
+    normal: walrus::GlobalId,
 ) -> Solved<'a> {
     let mut l = Lowering {
         func,
         sites,
-        state,
+        normal,
         guards,
         index: HashMap::new(),
         ignored,
@@ -275,9 +275,9 @@ pub(crate) fn live(
     guards: &std::collections::HashSet<InstrSeqId>,
     site_count: usize,
     ignored: &[LocalId],
-    state: walrus::GlobalId,
+    normal: walrus::GlobalId,
 ) -> Live {
-    let mut s = solve(func, sites, guards, ignored, state);
+    let mut s = solve(func, sites, guards, ignored, normal);
     let mut at_site = vec![vec![0u64; s.words]; site_count];
     s.pass(|op, cur| {
         if let Op::Site(k) = op {
@@ -317,11 +317,11 @@ pub(crate) fn coalesce(
     sites: &HashMap<InstrSeqId, u32>,
     guards: &std::collections::HashSet<InstrSeqId>,
     ignored: &[LocalId],
-    state: walrus::GlobalId,
+    normal: walrus::GlobalId,
     sealed: &[LocalId],
     ty: impl Fn(LocalId) -> walrus::ValType,
 ) -> Vec<(LocalId, LocalId)> {
-    let mut s = solve(func, sites, guards, ignored, state);
+    let mut s = solve(func, sites, guards, ignored, normal);
     let n = s.l.locals.len();
     let words = s.words;
     let mut interfere = vec![vec![0u64; words]; n];
@@ -416,9 +416,9 @@ pub(crate) fn split_webs(
     sites: &HashMap<InstrSeqId, u32>,
     guards: &std::collections::HashSet<InstrSeqId>,
     ignored: &[LocalId],
-    state: walrus::GlobalId,
+    normal: walrus::GlobalId,
 ) {
-    let s = solve(func, sites, guards, ignored, state);
+    let s = solve(func, sites, guards, ignored, normal);
     if s.l.opaque {
         return;
     }
@@ -539,11 +539,12 @@ pub(crate) fn split_webs(
         renames.push((seq, i, local));
         // A conditional store's read of the old value (not a use, see `lower`) goes with it.
         let instrs = &func.block(seq).instrs;
-        if i >= 4
-            && matches!(&instrs[i - 4].0, Instr::LocalGet(g) if g.local == original)
-            && s.l.is_conditional_store(instrs, i - 4, original)
+        let n = super::CONDITIONAL_STORE_LEN;
+        if i >= n
+            && matches!(&instrs[i - n].0, Instr::LocalGet(g) if g.local == original)
+            && s.l.is_conditional_store(instrs, i - n, original)
         {
-            renames.push((seq, i - 4, local));
+            renames.push((seq, i - n, local));
         }
     }
     drop(s);

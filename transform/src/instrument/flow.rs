@@ -109,6 +109,9 @@ pub(crate) struct Flow<'a> {
     pub fn_results: usize,
     pub is_site: &'a dyn Fn(&Instr) -> bool,
     pub state: walrus::GlobalId,
+    /// The flag global that is 1 exactly in the normal state: guards and conditional stores
+    /// test it (`global.get $normal` is a byte shorter than `global.get $state; i32.eqz`).
+    pub normal: walrus::GlobalId,
     /// The rewind target global (`K` of the site being rewound to); 0 in the normal state.
     pub target: walrus::GlobalId,
     /// Stand-in branch target for unwinds, patched once the save blocks exist.
@@ -537,9 +540,8 @@ impl Flow<'_> {
                 self.lf.block_mut(then).instrs = target.code;
                 let els = self.lf.builder_mut().dangling_instr_seq(ty).id();
                 self.lf.block_mut(els).instrs = zeros;
-                st.out.push(at(GlobalGet { global: self.state }));
-                st.out.push(at(Unop {
-                    op: UnaryOp::I32Eqz,
+                st.out.push(at(GlobalGet {
+                    global: self.normal,
                 }));
                 st.out.push(at(IfElse {
                     consequent: then,
@@ -615,9 +617,8 @@ impl Flow<'_> {
                         op: UnaryOp::I32Eqz,
                     }));
                 }
-                st.out.push(at(GlobalGet { global: self.state }));
-                st.out.push(at(Unop {
-                    op: UnaryOp::I32Eqz,
+                st.out.push(at(GlobalGet {
+                    global: self.normal,
                 }));
                 st.out.push(at(Select { ty: None }));
                 st.out.push(at(IfElse {
@@ -762,9 +763,8 @@ impl Flow<'_> {
             let typed = matches!(ty, ValType::Ref(_)).then_some(*ty);
             st.out.extend([
                 at(LocalGet { local: l }),
-                at(GlobalGet { global: self.state }),
-                at(Unop {
-                    op: UnaryOp::I32Eqz,
+                at(GlobalGet {
+                    global: self.normal,
                 }),
                 at(Select { ty: typed }),
                 at(LocalSet { local: l }),

@@ -17,6 +17,7 @@
 use walrus::ir::*;
 use walrus::{GlobalId, LocalFunction, LocalId, Module, ValType};
 
+use super::save::SaveHelpers;
 use crate::runtime::Runtime;
 
 type Code = Vec<(Instr, InstrLocId)>;
@@ -25,7 +26,7 @@ fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
     (i.into(), InstrLocId::default())
 }
 
-fn width(t: ValType) -> u64 {
+pub(crate) fn width(t: ValType) -> u64 {
     match t {
         ValType::I32 | ValType::F32 => 4,
         ValType::I64 | ValType::F64 => 8,
@@ -34,7 +35,7 @@ fn width(t: ValType) -> u64 {
     }
 }
 
-fn store_kind(t: ValType) -> StoreKind {
+pub(crate) fn store_kind(t: ValType) -> StoreKind {
     match t {
         ValType::I32 => StoreKind::I32 { atomic: false },
         ValType::I64 => StoreKind::I64 { atomic: false },
@@ -57,13 +58,19 @@ fn load_kind(t: ValType) -> LoadKind {
 /// A local's slot: the local, its type, its offset in the frame.
 type Slot = (LocalId, ValType, u64);
 
-/// Locals laid out largest first (so they stay aligned when the frame is), at their offsets.
+/// Locals laid out largest first (so they stay aligned when the frame is), and by type within
+/// a width (so frames with the same types have the same layout and share a save helper, see
+/// `save`), at their offsets.
 fn layout(module: &Module, set: &[LocalId]) -> (Vec<Slot>, u64) {
     let mut locals: Vec<(LocalId, ValType)> = set
         .iter()
         .map(|l| (*l, module.locals.get(*l).ty()))
         .collect();
-    locals.sort_by_key(|(_, t)| std::cmp::Reverse(width(*t)));
+    let rank = |t: ValType| match t {
+        ValType::I64 | ValType::I32 => 0,
+        _ => 1,
+    };
+    locals.sort_by_key(|(_, t)| (std::cmp::Reverse(width(*t)), rank(*t)));
     let mut offset = 0;
     let slots = locals
         .into_iter()
@@ -185,29 +192,54 @@ impl Frames {
         }
     }
 
-    /// The code of save block `b` (see `save_block`), whose site index is in `c`; sites branch
-    /// to their block, so each path reads only the locals its set saves. For a union frame
-    /// with kills, that code gives the locals the set does not save a dummy value, so the
-    /// shared code (`save_common`) does not keep them alive at this set's sites either (in
-    /// wasmtime, a local that looks live across a pausing call in a hot loop gets spilled).
-    pub fn save_set(&self, rt: &Runtime, b: usize, c: LocalId, p: LocalId) -> Code {
+    /// The code of save block `b` (see `save_block`), with the site index on the stack; sites
+    /// branch to their block, so each path reads only the locals its set saves. For a union
+    /// frame with kills, that code keeps the index in `c` and gives the locals the set does
+    /// not save a dummy value, so the shared code (`save_common`) does not keep them alive at
+    /// this set's sites either (in wasmtime, a local that looks live across a pausing call in
+    /// a hot loop gets spilled).
+    pub fn save_set(
+        &self,
+        module: &mut Module,
+        helpers: &mut SaveHelpers,
+        rt: &Runtime,
+        b: usize,
+        c: LocalId,
+    ) -> Code {
         match self {
-            Frames::PerSet(frames) => save_slots(rt, &frames[b].0, frames[b].1, c, p),
+            Frames::PerSet(frames) => helpers.save(module, rt, &typed(&frames[b].0)),
             Frames::Union {
                 slots,
                 saved,
                 kills: true,
                 ..
-            } => kill(slots, &saved[b]),
+            } => {
+                let mut code = vec![at(LocalSet { local: c })];
+                code.extend(kill(slots, &saved[b]));
+                code
+            }
             Frames::Union { .. } => Vec::new(),
         }
     }
 
     /// Code after every save block: the union's shared save.
-    pub fn save_common(&self, rt: &Runtime, c: LocalId, p: LocalId) -> Code {
+    pub fn save_common(
+        &self,
+        module: &mut Module,
+        helpers: &mut SaveHelpers,
+        rt: &Runtime,
+        c: LocalId,
+    ) -> Code {
         match self {
             Frames::PerSet(_) => Vec::new(),
-            Frames::Union { slots, size, .. } => save_slots(rt, slots, *size, c, p),
+            Frames::Union { slots, kills, .. } => {
+                let mut code = Vec::new();
+                if *kills {
+                    code.push(at(LocalGet { local: c }));
+                }
+                code.extend(helpers.save(module, rt, &typed(slots)));
+                code
+            }
         }
     }
 
@@ -325,43 +357,9 @@ fn kill(slots: &[Slot], saved: &[bool]) -> Code {
     super::zeroes(&unsaved(slots, saved))
 }
 
-/// Reserves the frame (trapping before any write if it does not fit), stores the slots and
-/// the index.
-fn save_slots(rt: &Runtime, slots: &[Slot], size: u64, r: LocalId, p: LocalId) -> Code {
-    let mut v = vec![
-        at(Const {
-            value: rt.abi.ptr_const(size),
-        }),
-        at(Call { func: rt.alloc }),
-        at(LocalSet { local: p }),
-    ];
-    for &(l, t, o) in slots {
-        let arg = MemArg {
-            align: width(t) as u32,
-            offset: o,
-        };
-        v.extend([
-            at(LocalGet { local: p }),
-            at(LocalGet { local: l }),
-            at(Store {
-                memory: rt.abi.memory,
-                kind: store_kind(t),
-                arg,
-            }),
-        ]);
-    }
-    v.push(at(LocalGet { local: p }));
-    v.push(at(LocalGet { local: r }));
-    let arg = MemArg {
-        align: 4,
-        offset: size - 4,
-    };
-    v.push(at(Store {
-        memory: rt.abi.memory,
-        kind: StoreKind::I32 { atomic: false },
-        arg,
-    }));
-    v
+/// The slots' locals and types, in layout order.
+fn typed(slots: &[Slot]) -> Vec<(LocalId, ValType)> {
+    slots.iter().map(|(l, t, _)| (*l, *t)).collect()
 }
 
 /// Pops the frame, reads its site index into the rewind target (when `index`) and loads its

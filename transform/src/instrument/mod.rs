@@ -14,7 +14,7 @@
 //!         <body, rewritten by `flow`> ;; a site that unwinds does `br_if $save_j` (its set),
 //!         return                      ;; carrying its index K
 //!       end
-//!       c = K; <save code of set 0>; br $done
+//!       <save code of set 0, K on the stack>; br $done
 //!     ...
 //!   end
 //!   <save code of set m-1>
@@ -32,12 +32,14 @@
 //!
 //! Sites with the same live locals share their save code (and their restore code, when the
 //! entry restores); `frame` decides how
-//! sets share code with each other. The allocation helper checks the end of the asyncify
-//! stack before anything is written.
+//! sets share code with each other, and `save` how functions do (a save is a call of a helper
+//! shared by the frames of its kind, where that makes the module smaller). The allocation
+//! code checks the end of the asyncify stack before anything is written.
 
 mod flow;
 mod frame;
 mod ops;
+mod save;
 mod skip;
 mod stack;
 
@@ -48,7 +50,7 @@ use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
 use crate::analysis::liveness::{coalesce, live, split_webs};
-use crate::runtime::{Runtime, Used, STATE_REWINDING};
+use crate::runtime::{Runtime, Used};
 use crate::Error;
 
 type Code = Vec<(Instr, InstrLocId)>;
@@ -64,13 +66,28 @@ pub(crate) fn run(
     force_sites: Option<bool>,
 ) -> Result<Used, Error> {
     let mut used = Used::default();
+    let mut cx = Cx {
+        plan,
+        rt,
+        force_sites,
+        helpers: save::SaveHelpers::default(),
+    };
     for &fid in &plan.instrument {
-        if let Some(top_index) = instrument_function(module, plan, rt, fid, force_sites)? {
+        if let Some(top_index) = instrument_function(module, &mut cx, fid)? {
             used.frames = true;
             used.top_index |= top_index;
         }
     }
+    used.alloc = cx.helpers.finish(module, rt);
     Ok(used)
+}
+
+/// What instrumenting every function shares.
+struct Cx<'a> {
+    plan: &'a Plan,
+    rt: &'a Runtime,
+    force_sites: Option<bool>,
+    helpers: save::SaveHelpers,
 }
 
 /// A function's name for messages: its own name, else an export's, else its index.
@@ -118,10 +135,8 @@ fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
 
 fn instrument_function(
     module: &mut Module,
-    plan: &Plan,
-    rt: &Runtime,
+    cx: &mut Cx,
     fid: FunctionId,
-    force_sites: Option<bool>,
 ) -> Result<Option<bool>, Error> {
     let name = func_name(module, fid);
     let ty = module.funcs.get(fid).ty();
@@ -132,21 +147,34 @@ fn instrument_function(
     let FunctionKind::Local(mut lf) = kind else {
         unreachable!("only local functions are instrumented")
     };
-    let same_args = plan.same_args.contains(&fid);
-    let result = instrument_local(module, plan, rt, &name, &mut lf, force_sites, same_args);
+    let same_args = cx.plan.same_args.contains(&fid);
+    let result = instrument_local(module, cx, &name, &mut lf, same_args);
+    let result = result.map(|r| {
+        r.map(|(top_index, c, p)| {
+            cx.helpers.caller(fid, c, p);
+            top_index
+        })
+    });
     module.funcs.get_mut(fid).kind = FunctionKind::Local(lf);
     result
 }
 
+/// Instruments `lf`; returns whether its rewind reads the top frame's index with the helper,
+/// and its index and frame address locals (`None`: nothing in it can unwind).
 fn instrument_local(
     module: &mut Module,
-    plan: &Plan,
-    rt: &Runtime,
+    cx: &mut Cx,
     name: &str,
     lf: &mut LocalFunction,
-    force_sites: Option<bool>,
     same_args: bool,
-) -> Result<Option<bool>, Error> {
+) -> Result<Option<(bool, LocalId, LocalId)>, Error> {
+    let Cx {
+        plan,
+        rt,
+        force_sites,
+        helpers,
+    } = cx;
+    let (plan, rt, force_sites) = (*plan, *rt, *force_sites);
     let is_site = |i: &Instr| plan.is_site(i);
     let (loops, has_site) = scan(lf, &is_site);
     let leaf_loop = loops.iter().any(|l| !has_site.contains(l));
@@ -172,6 +200,7 @@ fn instrument_local(
         fn_results: fn_results.len(),
         is_site: &is_site,
         state: rt.abi.state,
+        normal: rt.abi.normal,
         target: rt.abi.target,
         placeholder,
         loops,
@@ -190,7 +219,7 @@ fn instrument_local(
         .enumerate()
         .map(|(k, seq)| (*seq, k as u32))
         .collect();
-    let untested = skip::run(lf, &site_map, &mut guards, rt.abi.target, rt.abi.state);
+    let untested = skip::run(lf, &site_map, &mut guards, rt.abi.target, rt.abi.normal);
     // Each value gets a local of its own, then locals never live at once share one (see
     // `split_webs` and `coalesce`), before the live sets are taken.
     split_webs(
@@ -199,7 +228,7 @@ fn instrument_local(
         &site_map,
         &guards,
         &[c, p],
-        rt.abi.state,
+        rt.abi.normal,
     );
     // A rewind re-enters a function that only instrumented functions call with the same
     // arguments (`Plan::same_args`): a parameter the body never writes then holds its value
@@ -217,12 +246,12 @@ fn instrument_local(
         &site_map,
         &guards,
         &[c, p],
-        rt.abi.state,
+        rt.abi.normal,
         &unwritten,
         |l| module.locals.get(l).ty(),
     );
     rename_locals(lf, &merged.into_iter().collect());
-    let mut live = live(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.state);
+    let mut live = live(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.normal);
     for set in &mut live.at_sites {
         set.retain(|l| !unwritten.contains(l));
     }
@@ -293,9 +322,7 @@ fn instrument_local(
         .into();
     }
     let saves = nest(lf, body, &targets, |j| {
-        let mut code = vec![at(LocalSet { local: c })];
-        code.extend(frames.save_set(rt, j, c, p));
-        code
+        frames.save_set(module, helpers, rt, j, c)
     });
     // The rewind reads the index of the site it is heading for, and restores the locals or
     // leaves that to the site.
@@ -311,11 +338,11 @@ fn instrument_local(
     };
     let mut entry_instrs = when_rewinding(lf, rt, read_index);
     entry_instrs.extend(saves);
-    entry_instrs.extend(frames.save_common(rt, c, p));
+    entry_instrs.extend(frames.save_common(module, helpers, rt, c));
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
-    peephole(lf, rt.abi.state);
-    Ok(Some(at_sites || frames.reads_top_index()))
+    peephole(lf, rt.abi.normal);
+    Ok(Some((at_sites || frames.reads_top_index(), c, p)))
 }
 
 /// How many more local loads restoring at every site may take than restoring once at the
@@ -341,17 +368,14 @@ fn restores_at_sites(leaf_loop: bool, set_of_site: &[usize], sets: &[Vec<LocalId
     leaf_loop && loads <= once + EXTRA_LOADS
 }
 
-/// `if (state == rewinding) code`.
+/// `if (state) code`: rewinding, where it is used. Both places (a function's entry, the start
+/// of a site's arm) run only in the normal or the rewinding state: nothing is called while
+/// the stack unwinds, so no code runs between an unwind's start and the return of the call
+/// that started it. One global read instead of `state == 2` saves 3 bytes a function.
 fn when_rewinding(lf: &mut LocalFunction, rt: &Runtime, code: Vec<(Instr, InstrLocId)>) -> Code {
     vec![
         at(GlobalGet {
             global: rt.abi.state,
-        }),
-        at(Const {
-            value: Value::I32(STATE_REWINDING),
-        }),
-        at(Binop {
-            op: BinaryOp::I32Eq,
         }),
         at(if_then(lf, code)),
     ]
@@ -462,8 +486,8 @@ fn rename_locals(lf: &mut LocalFunction, map: &HashMap<LocalId, LocalId>) {
 /// - `local.set x; local.get x` becomes `local.tee x` (our spills and frame code make the pair);
 /// - `local.get x; local.set x` goes, and `local.get x; local.tee x` becomes `local.get x`:
 ///   a value kept below a call in a temp that merging made the same local as its source;
-/// - a guard left empty by that (`global.get $state; i32.eqz; if end`) goes.
-fn peephole(lf: &mut LocalFunction, state: walrus::GlobalId) {
+/// - a guard left empty by that (`global.get $normal; if end`) goes.
+fn peephole(lf: &mut LocalFunction, normal: walrus::GlobalId) {
     let mut order = Vec::new();
     let mut work = vec![lf.entry_block()];
     while let Some(seq) = work.pop() {
@@ -489,8 +513,8 @@ fn peephole(lf: &mut LocalFunction, state: walrus::GlobalId) {
                 (Instr::LocalTee(t), Some((Instr::LocalGet(g), _))) if g.local == t.local => {
                     continue;
                 }
-                (Instr::IfElse(e), _) if is_empty_guard(lf, e, &out, state) => {
-                    out.truncate(out.len() - 2);
+                (Instr::IfElse(e), _) if is_empty_guard(lf, e, &out, normal) => {
+                    out.pop();
                     continue;
                 }
                 _ => {}
@@ -501,12 +525,12 @@ fn peephole(lf: &mut LocalFunction, state: walrus::GlobalId) {
     }
 }
 
-/// `global.get $state; i32.eqz; if` with two empty arms and no results.
+/// `global.get $normal; if` with two empty arms and no results.
 fn is_empty_guard(
     lf: &LocalFunction,
     e: &IfElse,
     before: &[(Instr, InstrLocId)],
-    state: walrus::GlobalId,
+    normal: walrus::GlobalId,
 ) -> bool {
     let empty = |s: InstrSeqId| {
         let b = lf.block(s);
@@ -514,11 +538,7 @@ fn is_empty_guard(
     };
     empty(e.consequent)
         && empty(e.alternative)
-        && matches!(
-            before,
-            [.., (Instr::GlobalGet(g), _), (Instr::Unop(Unop { op: UnaryOp::I32Eqz }), _)]
-                if g.global == state
-        )
+        && crate::analysis::ends_with_normal_test(before, normal)
 }
 
 /// `innermost` inside one block per target, with `after(j)` following block `targets[j]` and,

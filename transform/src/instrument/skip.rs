@@ -41,7 +41,7 @@ use std::collections::{HashMap, HashSet};
 use walrus::ir::*;
 use walrus::{GlobalId, LocalFunction};
 
-use crate::analysis::is_conditional_store;
+use crate::analysis::{ends_with_normal_test, is_conditional_store, CONDITIONAL_STORE_LEN};
 
 type Code = Vec<(Instr, InstrLocId)>;
 
@@ -138,7 +138,7 @@ struct Walk<'a> {
     lf: &'a LocalFunction,
     sites: &'a HashMap<InstrSeqId, u32>,
     guards: &'a HashSet<InstrSeqId>,
-    state: GlobalId,
+    normal: GlobalId,
     n: usize,
 }
 
@@ -229,7 +229,7 @@ impl Walk<'_> {
                         cx.passed.insert(e.consequent);
                     }
                 }
-                Instr::LocalGet(g) if is_conditional_store(instrs, i, g.local, self.state) => {
+                Instr::LocalGet(g) if is_conditional_store(instrs, i, g.local, self.normal) => {
                     cx.stores.insert((seq, i));
                 }
                 Instr::IfElse(e) if self.is_guard(e.consequent) => {
@@ -332,7 +332,7 @@ pub(crate) fn run(
     sites: &HashMap<InstrSeqId, u32>,
     guards: &mut HashSet<InstrSeqId>,
     target: GlobalId,
-    state: GlobalId,
+    normal: GlobalId,
 ) -> HashSet<InstrSeqId> {
     let n = sites.len();
     let entry = lf.entry_block();
@@ -341,7 +341,7 @@ pub(crate) fn run(
         lf,
         sites,
         guards,
-        state,
+        normal,
         n,
     };
     walk.layout(entry, &mut 0, &mut Vec::new(), &mut layout);
@@ -459,16 +459,16 @@ pub(crate) fn run(
     let mut work = vec![entry];
     while let Some(seq) = work.pop() {
         let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
-        // The `local.get x; global.get; i32.eqz; select` of each store no rewind runs.
+        // The `local.get x; global.get $normal; select` of each store no rewind runs.
         let dropped: HashSet<usize> = (0..instrs.len())
             .filter(|i| match &instrs[*i].0 {
                 Instr::LocalGet(g) => {
-                    is_conditional_store(&instrs, *i, g.local, state)
+                    is_conditional_store(&instrs, *i, g.local, normal)
                         && !stores.contains(&(seq, *i))
                 }
                 _ => false,
             })
-            .flat_map(|i| i..i + 4)
+            .flat_map(|i| i..i + CONDITIONAL_STORE_LEN - 1)
             .collect();
         let mut out: Code = Vec::with_capacity(instrs.len());
         for (i, (instr, loc)) in instrs.into_iter().enumerate() {
@@ -481,13 +481,9 @@ pub(crate) fn run(
                     if !sites.contains_key(&e.consequent)
                         && !reached.contains_key(&e.consequent) =>
                 {
-                    let checked = matches!(
-                        &out[..],
-                        [.., (Instr::GlobalGet(g), _), (Instr::Unop(Unop { op: UnaryOp::I32Eqz }), _)]
-                            if g.global == state
-                    );
+                    let checked = ends_with_normal_test(&out, normal);
                     if checked && guards.remove(&e.consequent) {
-                        out.truncate(out.len() - 2);
+                        out.pop();
                         out.push((Block { seq: e.consequent }.into(), loc));
                         continue;
                     }
@@ -519,26 +515,19 @@ pub(crate) fn untest_sites(
     if untested.is_empty() {
         return;
     }
-    let mut work = vec![lf.entry_block()];
-    while let Some(seq) = work.pop() {
-        let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
-        let mut out: Code = Vec::with_capacity(instrs.len());
-        for (instr, loc) in instrs {
-            crate::analysis::push_children(&instr, &mut work);
-            if let Instr::IfElse(e) = &instr {
-                let tested = matches!(
-                    &out[..],
-                    [.., (Instr::Const(_), _), (Instr::GlobalGet(g), _), (Instr::Binop(Binop { op: BinaryOp::I32GeU }), _)]
-                        if g.global == target
-                );
-                if tested && untested.contains(&e.consequent) {
-                    out.truncate(out.len() - 3);
-                    out.push((Block { seq: e.consequent }.into(), loc));
-                    continue;
-                }
+    crate::analysis::rewrite_seqs(lf, |out, instr, loc| {
+        if let Instr::IfElse(e) = &instr {
+            let tested = matches!(
+                &out[..],
+                [.., (Instr::Const(_), _), (Instr::GlobalGet(g), _), (Instr::Binop(Binop { op: BinaryOp::I32GeU }), _)]
+                    if g.global == target
+            );
+            if tested && untested.contains(&e.consequent) {
+                out.truncate(out.len() - 3);
+                out.push((Block { seq: e.consequent }.into(), loc));
+                return;
             }
-            out.push((instr, loc));
         }
-        lf.block_mut(seq).instrs = out;
-    }
+        out.push((instr, loc));
+    });
 }
