@@ -22,7 +22,7 @@ pub(crate) fn for_each_instr(func: &LocalFunction, mut f: impl FnMut(&Instr)) {
 /// Whether `code` ends with the normal-state test, `global.get $normal`, that a guard's `if`
 /// or a conditional store's `select` takes.
 pub(crate) fn ends_with_normal_test(
-    code: &[(Instr, walrus::ir::InstrLocId)],
+    code: &[(Instr, InstrLocId)],
     normal: walrus::GlobalId,
 ) -> bool {
     matches!(code.last(), Some((Instr::GlobalGet(g), _)) if g.global == normal)

@@ -26,7 +26,7 @@ fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
     (i.into(), InstrLocId::default())
 }
 
-pub(crate) fn width(t: ValType) -> u64 {
+fn width(t: ValType) -> u64 {
     match t {
         ValType::I32 | ValType::F32 => 4,
         ValType::I64 | ValType::F64 => 8,
@@ -35,7 +35,7 @@ pub(crate) fn width(t: ValType) -> u64 {
     }
 }
 
-pub(crate) fn store_kind(t: ValType) -> StoreKind {
+fn store_kind(t: ValType) -> StoreKind {
     match t {
         ValType::I32 => StoreKind::I32 { atomic: false },
         ValType::I64 => StoreKind::I64 { atomic: false },
@@ -55,6 +55,33 @@ fn load_kind(t: ValType) -> LoadKind {
     }
 }
 
+/// Each slot's offset when slots of `types` follow each other, and the bytes they take.
+pub(crate) fn offsets(types: &[ValType]) -> (Vec<u64>, u64) {
+    let mut offset = 0;
+    let offsets = types
+        .iter()
+        .map(|t| {
+            let o = offset;
+            offset += width(*t);
+            o
+        })
+        .collect();
+    (offsets, offset)
+}
+
+/// The store of a `t` slot at `offset` in a frame (the frame's address and the value on the
+/// stack).
+pub(crate) fn slot_store(rt: &Runtime, t: ValType, offset: u64) -> Store {
+    Store {
+        memory: rt.abi.memory,
+        kind: store_kind(t),
+        arg: MemArg {
+            align: width(t) as u32,
+            offset,
+        },
+    }
+}
+
 /// A local's slot: the local, its type, its offset in the frame.
 type Slot = (LocalId, ValType, u64);
 
@@ -71,14 +98,10 @@ fn layout(module: &Module, set: &[LocalId]) -> (Vec<Slot>, u64) {
         _ => 1,
     };
     locals.sort_by_key(|(_, t)| (std::cmp::Reverse(width(*t)), rank(*t)));
-    let mut offset = 0;
-    let slots = locals
-        .into_iter()
-        .map(|(l, t)| {
-            let o = offset;
-            offset += width(t);
-            (l, t, o)
-        })
+    let types: Vec<ValType> = locals.iter().map(|(_, t)| *t).collect();
+    let (offsets, offset) = offsets(&types);
+    let slots = (locals.into_iter().zip(offsets))
+        .map(|((l, t), o)| (l, t, o))
         .collect();
     (slots, offset)
 }

@@ -147,34 +147,23 @@ fn instrument_function(
     let FunctionKind::Local(mut lf) = kind else {
         unreachable!("only local functions are instrumented")
     };
-    let same_args = cx.plan.same_args.contains(&fid);
-    let result = instrument_local(module, cx, &name, &mut lf, same_args);
-    let result = result.map(|r| {
-        r.map(|(top_index, c, p)| {
-            cx.helpers.caller(fid, c, p);
-            top_index
-        })
-    });
+    let result = instrument_local(module, cx, fid, &name, &mut lf);
     module.funcs.get_mut(fid).kind = FunctionKind::Local(lf);
     result
 }
 
-/// Instruments `lf`; returns whether its rewind reads the top frame's index with the helper,
-/// and its index and frame address locals (`None`: nothing in it can unwind).
+/// Instruments `lf`, the body of `fid`; returns whether its rewind reads the top frame's index
+/// with the helper (`None`: nothing in it can unwind).
 fn instrument_local(
     module: &mut Module,
     cx: &mut Cx,
+    fid: FunctionId,
     name: &str,
     lf: &mut LocalFunction,
-    same_args: bool,
-) -> Result<Option<(bool, LocalId, LocalId)>, Error> {
-    let Cx {
-        plan,
-        rt,
-        force_sites,
-        helpers,
-    } = cx;
-    let (plan, rt, force_sites) = (*plan, *rt, *force_sites);
+) -> Result<Option<bool>, Error> {
+    let (plan, rt, force_sites) = (cx.plan, cx.rt, cx.force_sites);
+    let same_args = plan.same_args.contains(&fid);
+    let helpers = &mut cx.helpers;
     let is_site = |i: &Instr| plan.is_site(i);
     let (loops, has_site) = scan(lf, &is_site);
     let leaf_loop = loops.iter().any(|l| !has_site.contains(l));
@@ -342,7 +331,8 @@ fn instrument_local(
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
     peephole(lf, rt.abi.normal);
-    Ok(Some((at_sites || frames.reads_top_index(), c, p)))
+    helpers.caller(fid, c, p);
+    Ok(Some(at_sites || frames.reads_top_index()))
 }
 
 /// How many more local loads restoring at every site may take than restoring once at the

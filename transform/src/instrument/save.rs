@@ -15,32 +15,19 @@
 use std::collections::HashMap;
 
 use walrus::ir::*;
-use walrus::{FunctionBuilder, FunctionId, LocalId, Module, ValType};
+use walrus::{FunctionBuilder, FunctionId, LocalId, Module, TypeId, ValType};
 
-use super::frame::{store_kind, width};
+use super::frame::{offsets, slot_store};
+use super::{at, Code};
 use crate::runtime::Runtime;
 
-type Code = Vec<(Instr, InstrLocId)>;
-
-fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
-    (i.into(), InstrLocId::default())
-}
-
-/// A frame kind: its slot types in layout order (each slot at the sum of the widths before
-/// it, the index after the last).
+/// A frame kind: its slot types in layout order (see `frame::offsets`).
 type Kind = Vec<ValType>;
 
-fn offsets(kind: &[ValType]) -> (Vec<u64>, u64) {
-    let mut offset = 0;
-    let offsets = kind
-        .iter()
-        .map(|t| {
-            let o = offset;
-            offset += width(*t);
-            o
-        })
-        .collect();
-    (offsets, offset + 4)
+/// The frame size of a kind: its slots and the index after them.
+fn size(kind: &[ValType]) -> (Vec<u64>, u64) {
+    let (offsets, bytes) = offsets(kind);
+    (offsets, bytes + 4)
 }
 
 /// Whether a helper for `uses` saves of `slots` slots makes the module smaller. Each save
@@ -52,13 +39,16 @@ fn pays(uses: usize, slots: usize) -> bool {
     uses * (11 + 5 * slots) > 55 + 8 * slots
 }
 
+struct Helper {
+    func: FunctionId,
+    uses: usize,
+    /// The function type, when it was made for the helper (deleted with it).
+    own_type: Option<TypeId>,
+}
+
 #[derive(Default)]
 pub(crate) struct SaveHelpers {
-    by_kind: HashMap<Kind, FunctionId>,
-    kinds: HashMap<FunctionId, Kind>,
-    uses: HashMap<FunctionId, usize>,
-    /// Function types that only a helper has (made for it), deleted with it.
-    own_types: HashMap<FunctionId, walrus::TypeId>,
+    by_kind: HashMap<Kind, Helper>,
     /// The functions that call a helper, with their index and frame address locals.
     callers: Vec<(FunctionId, LocalId, LocalId)>,
 }
@@ -73,27 +63,24 @@ impl SaveHelpers {
         slots: &[(LocalId, ValType)],
     ) -> Code {
         let kind: Kind = slots.iter().map(|(_, t)| *t).collect();
-        let helper = match self.by_kind.get(&kind) {
-            Some(h) => *h,
-            None => {
-                let mut params = vec![ValType::I32];
-                params.extend(&kind);
-                let new_type = module.types.find(&params, &[]).is_none();
-                let h = add_helper(module, rt, &params);
-                if new_type {
-                    self.own_types.insert(h, module.funcs.get(h).ty());
-                }
-                self.by_kind.insert(kind.clone(), h);
-                self.kinds.insert(h, kind);
-                h
+        let helper = self.by_kind.entry(kind).or_insert_with_key(|kind| {
+            let mut params = vec![ValType::I32];
+            params.extend(kind);
+            let new_type = module.types.find(&params, &[]).is_none();
+            let func = add_helper(module, rt, &params);
+            let own_type = new_type.then(|| module.funcs.get(func).ty());
+            Helper {
+                func,
+                uses: 0,
+                own_type,
             }
-        };
-        *self.uses.entry(helper).or_default() += 1;
+        });
+        helper.uses += 1;
         let mut code: Code = slots
             .iter()
             .map(|(l, _)| at(LocalGet { local: *l }))
             .collect();
-        code.push(at(Call { func: helper }));
+        code.push(at(Call { func: helper.func }));
         code
     }
 
@@ -105,9 +92,9 @@ impl SaveHelpers {
     /// Keeps the helpers that pay for themselves and writes the others' saves inline (then
     /// deletes them). Returns whether any code still calls the allocation helper.
     pub fn finish(self, module: &mut Module, rt: &Runtime) -> bool {
-        let inline: HashMap<FunctionId, &Kind> = (self.kinds.iter())
-            .filter(|(h, kind)| !pays(self.uses[*h], kind.len()))
-            .map(|(h, kind)| (*h, kind))
+        let inline: HashMap<FunctionId, (&Kind, &Helper)> = (self.by_kind.iter())
+            .filter(|(kind, h)| !pays(h.uses, kind.len()))
+            .map(|(kind, h)| (h.func, (kind, h)))
             .collect();
         if inline.is_empty() {
             return false;
@@ -118,7 +105,7 @@ impl SaveHelpers {
             };
             crate::analysis::rewrite_seqs(lf, |out, instr, loc| {
                 let kind = match &instr {
-                    Instr::Call(call) => inline.get(&call.func),
+                    Instr::Call(call) => inline.get(&call.func).map(|(kind, _)| *kind),
                     _ => None,
                 };
                 let Some(kind) = kind else {
@@ -139,10 +126,10 @@ impl SaveHelpers {
                 out.extend(inline_save(rt, kind, &slots, c, p, !in_c));
             });
         }
-        for h in inline.keys() {
-            module.funcs.delete(*h);
-            if let Some(ty) = self.own_types.get(h) {
-                module.types.delete(*ty);
+        for (_, h) in inline.values() {
+            module.funcs.delete(h.func);
+            if let Some(ty) = h.own_type {
+                module.types.delete(ty);
             }
         }
         true
@@ -159,7 +146,7 @@ fn inline_save(
     p: LocalId,
     set_c: bool,
 ) -> Code {
-    let (offsets, size) = offsets(kind);
+    let (offsets, size) = size(kind);
     let mut v = Vec::new();
     if set_c {
         v.push(at(LocalSet { local: c }));
@@ -175,27 +162,13 @@ fn inline_save(
             Instr::from(LocalGet { local: p })
         }));
         v.push(at(LocalGet { local: *l }));
-        v.push(at(Store {
-            memory: rt.abi.memory,
-            kind: store_kind(*t),
-            arg: MemArg {
-                align: width(*t) as u32,
-                offset: *o,
-            },
-        }));
+        v.push(at(slot_store(rt, *t, *o)));
     }
     if !slots.is_empty() {
         v.push(at(LocalGet { local: p }));
     }
     v.push(at(LocalGet { local: c }));
-    v.push(at(Store {
-        memory: rt.abi.memory,
-        kind: StoreKind::I32 { atomic: false },
-        arg: MemArg {
-            align: 4,
-            offset: size - 4,
-        },
-    }));
+    v.push(at(slot_store(rt, ValType::I32, size - 4)));
     v
 }
 
@@ -207,7 +180,7 @@ fn add_helper(module: &mut Module, rt: &Runtime, params: &[ValType]) -> Function
     let args: Vec<LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
     let frame = module.locals.add(rt.abi.ptr);
     let new_top = module.locals.add(rt.abi.ptr);
-    let (offsets, size) = offsets(kind);
+    let (offsets, size) = size(kind);
     let mut body = b.func_body();
     rt.abi.reserve(
         &mut body,
@@ -218,23 +191,13 @@ fn add_helper(module: &mut Module, rt: &Runtime, params: &[ValType]) -> Function
         new_top,
     );
     for ((arg, t), o) in args[1..].iter().zip(kind).zip(offsets) {
-        body.local_get(frame).local_get(*arg).store(
-            rt.abi.memory,
-            store_kind(*t),
-            MemArg {
-                align: width(*t) as u32,
-                offset: o,
-            },
-        );
+        body.local_get(frame)
+            .local_get(*arg)
+            .instr(slot_store(rt, *t, o));
     }
-    body.local_get(frame).local_get(args[0]).store(
-        rt.abi.memory,
-        StoreKind::I32 { atomic: false },
-        MemArg {
-            align: 4,
-            offset: size - 4,
-        },
-    );
+    body.local_get(frame)
+        .local_get(args[0])
+        .instr(slot_store(rt, ValType::I32, size - 4));
     let name: String = kind
         .iter()
         .map(|t| match t {
