@@ -217,17 +217,24 @@ fn site_inputs_share_their_locals() {
 
 /// The locals each defined function declares (parameters not included), in order.
 fn declared_locals(wasm: &[u8]) -> Vec<u32> {
-    let mut counts = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
-            let mut n = 0;
-            for local in body.get_locals_reader().unwrap() {
-                n += local.unwrap().0;
-            }
-            counts.push(n);
-        }
-    }
-    counts
+    bodies(wasm)
+        .iter()
+        .map(|body| {
+            (body.get_locals_reader().unwrap().into_iter())
+                .map(|local| local.unwrap().0)
+                .sum()
+        })
+        .collect()
+}
+
+/// The function bodies of `wasm`, in order.
+fn bodies(wasm: &[u8]) -> Vec<wasmparser::FunctionBody<'_>> {
+    (wasmparser::Parser::new(0).parse_all(wasm))
+        .filter_map(|payload| match payload.unwrap() {
+            wasmparser::Payload::CodeSectionEntry(body) => Some(body),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `coalesce.wat`'s eight section locals are never live at once, nor are the temps the
@@ -362,4 +369,53 @@ fn a_rewind_jumps_to_its_case() {
     let interp = transformed_function("dispatch.wat", "i32.load8_u");
     let tables = count_lines(&interp, "br_table");
     assert_eq!(tables, 4, "{interp}");
+}
+
+/// Per function body of `wasm`: how many `block`s nothing branches to.
+fn untargeted_blocks(wasm: &[u8]) -> Vec<usize> {
+    use wasmparser::Operator as Op;
+    let count = |body: &wasmparser::FunctionBody| {
+        // The open constructs, innermost last: (is a `block`, something branches to it).
+        let mut open = vec![(false, false)];
+        let mut n = 0;
+        for op in body.get_operators_reader().unwrap() {
+            let mut target = |depth: u32| {
+                let i = open.len() - 1 - depth as usize;
+                open[i].1 = true;
+            };
+            match op.unwrap() {
+                Op::Block { .. } => open.push((true, false)),
+                Op::Loop { .. } | Op::If { .. } => open.push((false, false)),
+                Op::Br { relative_depth } | Op::BrIf { relative_depth } => target(relative_depth),
+                Op::BrTable { targets } => {
+                    target(targets.default());
+                    for t in targets.targets() {
+                        target(t.unwrap());
+                    }
+                }
+                Op::End => n += usize::from(open.pop() == Some((true, false))),
+                _ => {}
+            }
+        }
+        n
+    };
+    bodies(wasm).iter().map(count).collect()
+}
+
+/// `dispatch.wat`: the code that no rewind reaches (after a case's last pause) and the
+/// sites no rewind passes over are left without a `block` around them, as is every other
+/// block that nothing branches to (3 bytes each). The original has none.
+#[test]
+fn blocks_nothing_branches_to_are_removed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
+    let text = std::fs::read_to_string(dir.join("dispatch.wat")).unwrap();
+    let original = wat::parse_str(&text).unwrap();
+    assert!(untargeted_blocks(&original).iter().all(|n| *n == 0));
+    let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
+    assert_eq!(
+        untargeted_blocks(&out.wasm).iter().sum::<usize>(),
+        0,
+        "{}",
+        wasmprinter::print_bytes(&out.wasm).unwrap()
+    );
 }

@@ -22,7 +22,8 @@
 //!   guard, site and block result, the set of targets whose rewind gets there. Where that set
 //!   is empty (after a case's last site, after a function's last site), only the normal state
 //!   runs the code: the guard becomes a plain `block` (so the code after a case's last branch
-//!   no longer falls into the next case), and the store of a block's result that a rewind
+//!   no longer falls into the next case; `peephole` later leaves its code alone, without
+//!   the block), and the store of a block's result that a rewind
 //!   would pass over (`x = state == normal ? v : x`) a plain `local.set`. A site that no
 //!   rewind passes over (only the rewind to itself gets there) loses its `K >= target` test
 //!   (`untest_sites`, in functions that restore at their entry).
