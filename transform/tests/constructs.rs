@@ -66,8 +66,7 @@ macro_rules! fixture_tests {
     ($($name:ident),*) => {$(
         #[test]
         fn $name() {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-            check_fixture(&dir.join(concat!(stringify!($name), ".wat")));
+            check_fixture(&fixtures().join(concat!(stringify!($name), ".wat")));
         }
     )*};
 }
@@ -80,8 +79,7 @@ fixture_tests!(
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
 #[test]
 fn all_fixtures_are_listed() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    let mut names: Vec<String> = std::fs::read_dir(fixtures())
         .unwrap()
         .map(|e| {
             e.unwrap()
@@ -102,10 +100,19 @@ fn all_fixtures_are_listed() {
     );
 }
 
+/// The folder of the construct fixtures.
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs")
+}
+
+/// The text of construct fixture `name`.
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(fixtures().join(name)).unwrap()
+}
+
 /// The text of the first function of the transformed fixture whose text contains `marker`.
-fn transformed_function(fixture: &str, marker: &str) -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join(fixture)).unwrap();
+fn transformed_function(name: &str, marker: &str) -> String {
+    let text = fixture(name);
     let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
     let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
     let func = printed.split("(func").find(|f| f.contains(marker)).unwrap();
@@ -135,8 +142,7 @@ fn unwritten_parameters_of_inner_functions_are_not_saved() {
 /// lines check that they resume); a frame whose types no other has is saved inline.
 #[test]
 fn frames_of_one_kind_share_a_save_helper() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join("frames.wat")).unwrap();
+    let text = fixture("frames.wat");
     let names = asyncify::Emit { debug_names: true };
     let out =
         asyncify::transform_with(text.as_bytes(), &asyncify::Options::default(), names).unwrap();
@@ -242,8 +248,7 @@ fn bodies(wasm: &[u8]) -> Vec<wasmparser::FunctionBody<'_>> {
 /// original declares, although it adds its own (frame pointer, site index, temps).
 #[test]
 fn locals_never_live_at_once_share_one() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join("coalesce.wat")).unwrap();
+    let text = fixture("coalesce.wat");
     let original = declared_locals(&wat::parse_str(&text).unwrap());
     let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();
     let transformed = declared_locals(&out.wasm);
@@ -261,8 +266,7 @@ fn locals_never_live_at_once_share_one() {
 /// assumption is asked for.
 #[test]
 fn indirect_calls_pause_only_where_their_group_can() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join("indirect.wat")).unwrap();
+    let text = fixture("indirect.wat");
     let exported = text.replace(
         "(table $t 4 funcref)",
         "(table $t (export \"t\") 4 funcref)",
@@ -318,8 +322,7 @@ fn indirect_calls_pause_only_where_their_group_can() {
 /// may reach anything unless `closed_world` is promised.
 #[test]
 fn call_ref_pauses_only_where_its_type_can() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join("call_ref.wat")).unwrap();
+    let text = fixture("call_ref.wat");
     let transform = |text: &str, opts: &asyncify::Options| {
         asyncify::transform(text.as_bytes(), opts).map(|out| {
             let why: std::collections::HashMap<String, String> =
@@ -407,8 +410,7 @@ fn untargeted_blocks(wasm: &[u8]) -> Vec<usize> {
 /// block that nothing branches to (3 bytes each). The original has none.
 #[test]
 fn blocks_nothing_branches_to_are_removed() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/constructs");
-    let text = std::fs::read_to_string(dir.join("dispatch.wat")).unwrap();
+    let text = fixture("dispatch.wat");
     let original = wat::parse_str(&text).unwrap();
     assert!(untargeted_blocks(&original).iter().all(|n| *n == 0));
     let out = asyncify::transform(text.as_bytes(), &asyncify::Options::default()).unwrap();

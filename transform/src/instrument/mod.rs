@@ -479,18 +479,19 @@ fn rename_locals(lf: &mut LocalFunction, map: &HashMap<LocalId, LocalId>) {
 /// - a guard left empty by that (`global.get $normal; if end`) goes.
 fn peephole(lf: &mut LocalFunction, normal: walrus::GlobalId) {
     let mut order = Vec::new();
-    // Blocks that something branches to; `None` when exception handling may target any.
-    let mut targets = Some(HashSet::new());
+    // Blocks that something branches to (exception handling may target any block).
+    let mut targets = HashSet::new();
+    let mut opaque = false;
     let mut work = vec![lf.entry_block()];
     while let Some(seq) = work.pop() {
         order.push(seq);
         for (instr, _) in &lf.block(seq).instrs {
             crate::analysis::push_children(instr, &mut work);
-            match (instr, targets.as_mut()) {
-                (Instr::Br(b), Some(t)) => _ = t.insert(b.block),
-                (Instr::BrIf(b), Some(t)) => _ = t.insert(b.block),
-                (Instr::BrTable(b), Some(t)) => t.extend(b.blocks.iter().chain([&b.default])),
-                (Instr::Try(_) | Instr::TryTable(_), _) => targets = None,
+            match instr {
+                Instr::Br(b) => _ = targets.insert(b.block),
+                Instr::BrIf(b) => _ = targets.insert(b.block),
+                Instr::BrTable(b) => targets.extend(b.blocks.iter().chain([&b.default])),
+                Instr::Try(_) | Instr::TryTable(_) => opaque = true,
                 _ => {}
             }
         }
@@ -498,8 +499,7 @@ fn peephole(lf: &mut LocalFunction, normal: walrus::GlobalId) {
     // A block nothing branches to is its code alone (guards no rewind reaches and sites no
     // rewind passes over become such blocks): 3 bytes each.
     let inline = |seq: InstrSeqId, lf: &LocalFunction| {
-        targets.as_ref().is_some_and(|t| !t.contains(&seq))
-            && matches!(lf.block(seq).ty, InstrSeqType::Simple(_))
+        !opaque && !targets.contains(&seq) && matches!(lf.block(seq).ty, InstrSeqType::Simple(_))
     };
     for seq in order.into_iter().rev() {
         let instrs = std::mem::take(&mut lf.block_mut(seq).instrs);
