@@ -421,3 +421,34 @@ fn blocks_nothing_branches_to_are_removed() {
         wasmprinter::print_bytes(&out.wasm).unwrap()
     );
 }
+
+/// `loops.wat`'s `strided`, restoring at its sites: the path that skips the first call's arm
+/// (a rewind to the second call) zeroes the one local the arm writes that is dead before it,
+/// so the old value does not flow around the loop in the engine's view; the loop counter,
+/// live before the arm anyway, gets nothing (`zero_on_skip` in `instrument/mod.rs`).
+#[test]
+fn a_skipping_path_zeroes_only_what_was_dead_before() {
+    let text = fixture("loops.wat");
+    let opts = asyncify::Options {
+        restore_at_sites: Some(true),
+        ..Default::default()
+    };
+    let out = asyncify::transform(text.as_bytes(), &opts).unwrap();
+    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let strided = (printed.split("(func ").find(|f| f.contains("i32.const 4")))
+        .expect("strided is in the output");
+    let lines: Vec<&str> = strided.lines().map(str::trim).collect();
+    // The `else` arms that hold code: each is its lines up to the `end` that closes it.
+    let arms: Vec<&[&str]> = (lines.iter().enumerate())
+        .filter(|(_, l)| **l == "else")
+        .map(|(i, _)| {
+            let len = lines[i + 1..].iter().position(|l| *l == "end").unwrap();
+            &lines[i + 1..i + 1 + len]
+        })
+        .filter(|arm| !arm.is_empty())
+        .collect();
+    assert_eq!(arms.len(), 1, "{strided}");
+    assert_eq!(arms[0].len(), 2, "{strided}");
+    assert_eq!(arms[0][0], "i32.const 0", "{strided}");
+    assert!(arms[0][1].starts_with("local.set"), "{strided}");
+}

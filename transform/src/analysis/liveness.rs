@@ -17,6 +17,8 @@ enum Op {
     Use(u32),
     Def(u32),
     Site(u32),
+    /// The start of a guard's `then` arm (index into `Lowering::entered`).
+    Enter(u32),
     Label(u32),
     Jump(u32),
     CondJump(u32),
@@ -45,6 +47,8 @@ struct Lowering<'a> {
     places: Vec<(InstrSeqId, usize)>,
     /// Code the lowering does not look into (exception handling) is present.
     opaque: bool,
+    /// The guards' `then` arms, in the order of their `Enter`.
+    entered: Vec<InstrSeqId>,
 }
 
 impl Lowering<'_> {
@@ -138,7 +142,13 @@ impl Lowering<'_> {
                         let end = self.label();
                         self.labels.insert(e.consequent, end);
                         self.labels.insert(e.alternative, end);
-                        vec![Work::Seq(e.consequent, 0), Work::Op(Op::Label(end))]
+                        self.entered.push(e.consequent);
+                        let k = self.entered.len() as u32 - 1;
+                        vec![
+                            Work::Op(Op::Enter(k)),
+                            Work::Seq(e.consequent, 0),
+                            Work::Op(Op::Label(end)),
+                        ]
                     }
                     Instr::IfElse(e) => {
                         let (els, end) = (self.label(), self.label());
@@ -215,6 +225,7 @@ fn solve<'a>(
         next_label: 0,
         places: Vec::new(),
         opaque: false,
+        entered: Vec::new(),
     };
     l.lower(func.entry_block());
     let words = l.locals.len().div_ceil(64).max(1);
@@ -238,7 +249,7 @@ impl Solved<'_> {
             match op {
                 Op::Use(x) => set_bit(&mut cur, *x as usize),
                 Op::Def(x) => cur[*x as usize / 64] &= !(1 << (x % 64)),
-                Op::Site(_) => {}
+                Op::Site(_) | Op::Enter(_) => {}
                 Op::Label(lb) => {
                     let slot = &mut self.at_label[*lb as usize];
                     if *slot != cur {
@@ -262,10 +273,12 @@ impl Solved<'_> {
 }
 
 /// What the frames need from liveness, from one solve: the locals live at every site
-/// (`at_sites[k]`: what site `k` saves and restores), and those live at the end of each
-/// guard's `if` (the normal state's guards and the sites' `if`s), keyed by its `then` arm.
+/// (`at_sites[k]`: what site `k` saves and restores), and those live at the start and at the
+/// end of each guard's `if` (the normal state's guards and the sites' `if`s), keyed by its
+/// `then` arm.
 pub(crate) struct Live {
     pub at_sites: Vec<Vec<LocalId>>,
+    pub before_guards: HashMap<InstrSeqId, Vec<LocalId>>,
     pub after_guards: HashMap<InstrSeqId, Vec<LocalId>>,
 }
 
@@ -279,10 +292,11 @@ pub(crate) fn live(
 ) -> Live {
     let mut s = solve(func, sites, guards, ignored, normal);
     let mut at_site = vec![vec![0u64; s.words]; site_count];
-    s.pass(|op, cur| {
-        if let Op::Site(k) = op {
-            at_site[*k as usize].copy_from_slice(cur);
-        }
+    let mut entered = vec![Vec::new(); s.l.entered.len()];
+    s.pass(|op, cur| match op {
+        Op::Site(k) => at_site[*k as usize].copy_from_slice(cur),
+        Op::Enter(k) => entered[*k as usize] = cur.to_vec(),
+        _ => {}
     });
     let locals = &s.l.locals;
     let named = |bits: &[u64]| -> Vec<LocalId> {
@@ -293,6 +307,9 @@ pub(crate) fn live(
     };
     Live {
         at_sites: at_site.iter().map(|bits| named(bits)).collect(),
+        before_guards: (s.l.entered.iter().zip(&entered))
+            .map(|(g, bits)| (*g, named(bits)))
+            .collect(),
         after_guards: guards
             .iter()
             .filter_map(|g| Some((*g, named(&s.at_label[*s.l.labels.get(g)? as usize]))))
@@ -471,7 +488,7 @@ pub(crate) fn split_webs(
                     place += 1;
                     def += 1;
                 }
-                Op::Site(_) => {}
+                Op::Site(_) | Op::Enter(_) => {}
                 Op::Label(l) => {
                     let at = &mut at_label[*l as usize];
                     if reachable {

@@ -49,7 +49,7 @@ use walrus::ir::*;
 use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
-use crate::analysis::liveness::{coalesce, live, split_webs};
+use crate::analysis::liveness::{coalesce, live, split_webs, Live};
 use crate::runtime::{Runtime, Used};
 use crate::Error;
 
@@ -249,7 +249,7 @@ fn instrument_local(
     let mut set_of_site = Vec::with_capacity(sites.len());
     let mut sets: Vec<Vec<LocalId>> = Vec::new();
     let mut index: HashMap<Vec<LocalId>, usize> = HashMap::new();
-    for set in live.at_sites {
+    for set in std::mem::take(&mut live.at_sites) {
         for l in &set {
             if let ValType::Ref(_) = module.locals.get(*l).ty() {
                 return Err(Error::Unsupported {
@@ -281,7 +281,7 @@ fn instrument_local(
         skip::untest_sites(lf, &untested, rt.abi.target);
     }
     if at_sites {
-        zero_on_skip(lf, &module.locals, &guards, &live.after_guards);
+        zero_on_skip(lf, &module.locals, &guards, &live);
         for (k, seq) in sites.iter().enumerate() {
             let restore = frames.restore_one(rt, set_of_site[k], p);
             let mut arm = when_rewinding(lf, rt, restore);
@@ -372,17 +372,19 @@ fn when_rewinding(lf: &mut LocalFunction, rt: &Runtime, code: Vec<(Instr, InstrL
 }
 
 /// In the `else` arm of every `if` a rewind passes over (a guard, or a site before the one it
-/// heads for), sets to zero each local that the `then` arm writes and that is live after the
-/// `if`. Only a rewind runs those arms, and the site it heads for restores what it needs, so
-/// the values do not matter; what matters is that the engine sees them written there. Without
-/// it, a value from before the `if` flows around the skipped code to every later use, and a
-/// value restored for one site, or left by the previous iteration of a loop, stays live through
-/// whole loops and across every call in between (the register allocator spills them).
+/// heads for), sets to zero each local that the `then` arm writes, that is live after the
+/// `if` and that was not live before it. Only a rewind runs those arms, and the site it heads
+/// for restores what it needs, so the values do not matter; what matters is that the engine
+/// sees them written there. Without it, a value from before the `if` flows around the
+/// skipped code to every later use, and a value restored for one site, or left by the
+/// previous iteration of a loop, stays live through whole loops and across every call in
+/// between (the register allocator spills them). A local live before the `if` is live there
+/// in the engine's view anyway, so zeroing it would only cost code.
 fn zero_on_skip(
     lf: &mut LocalFunction,
     locals: &walrus::ModuleLocals,
     guards: &HashSet<InstrSeqId>,
-    live_after: &HashMap<InstrSeqId, Vec<LocalId>>,
+    live: &Live,
 ) {
     let mut arms = Vec::new();
     let mut work = vec![lf.entry_block()];
@@ -397,13 +399,15 @@ fn zero_on_skip(
         }
     }
     for (then, els) in arms {
-        let Some(live) = live_after.get(&then) else {
+        let (Some(after), Some(before)) =
+            (live.after_guards.get(&then), live.before_guards.get(&then))
+        else {
             continue;
         };
         let written = writes(lf, then);
-        let dead: Vec<(LocalId, ValType)> = live
+        let dead: Vec<(LocalId, ValType)> = after
             .iter()
-            .filter(|l| written.contains(l))
+            .filter(|l| written.contains(l) && !before.contains(l))
             .map(|l| (*l, locals.get(*l).ty()))
             .collect();
         let mut code = zeroes(&dead);
