@@ -239,6 +239,15 @@ fn solve<'a>(
 }
 
 impl Solved<'_> {
+    /// The locals whose bits are set.
+    fn named(&self, bits: &[u64]) -> Vec<LocalId> {
+        let locals = &self.l.locals;
+        (0..locals.len())
+            .filter(|&i| bit(bits, i))
+            .map(|i| locals[i])
+            .collect()
+    }
+
     /// One backward pass; `visit(op, live after op)` sees every operation. Returns whether a
     /// label's set changed, and what is live at the function's entry.
     fn pass(&mut self, mut visit: impl FnMut(&Op, &[u64])) -> (bool, Vec<u64>) {
@@ -272,16 +281,7 @@ impl Solved<'_> {
     }
 }
 
-/// What the frames need from liveness, from one solve: the locals live at every site
-/// (`at_sites[k]`: what site `k` saves and restores), and those live at the start and at the
-/// end of each guard's `if` (the normal state's guards and the sites' `if`s), keyed by its
-/// `then` arm.
-pub(crate) struct Live {
-    pub at_sites: Vec<Vec<LocalId>>,
-    pub before_guards: HashMap<InstrSeqId, Vec<LocalId>>,
-    pub after_guards: HashMap<InstrSeqId, Vec<LocalId>>,
-}
-
+/// The locals live at every site (`at_sites[k]`: what site `k` saves and restores).
 pub(crate) fn live(
     func: &LocalFunction,
     sites: &HashMap<InstrSeqId, u32>,
@@ -289,30 +289,45 @@ pub(crate) fn live(
     site_count: usize,
     ignored: &[LocalId],
     normal: walrus::GlobalId,
-) -> Live {
+) -> Vec<Vec<LocalId>> {
     let mut s = solve(func, sites, guards, ignored, normal);
     let mut at_site = vec![vec![0u64; s.words]; site_count];
-    let mut entered = vec![Vec::new(); s.l.entered.len()];
-    s.pass(|op, cur| match op {
-        Op::Site(k) => at_site[*k as usize].copy_from_slice(cur),
-        Op::Enter(k) => entered[*k as usize] = cur.to_vec(),
-        _ => {}
+    s.pass(|op, cur| {
+        if let Op::Site(k) = op {
+            at_site[*k as usize].copy_from_slice(cur);
+        }
     });
-    let locals = &s.l.locals;
-    let named = |bits: &[u64]| -> Vec<LocalId> {
-        (0..locals.len())
-            .filter(|&i| bit(bits, i))
-            .map(|i| locals[i])
-            .collect()
-    };
-    Live {
-        at_sites: at_site.iter().map(|bits| named(bits)).collect(),
-        before_guards: (s.l.entered.iter().zip(&entered))
-            .map(|(g, bits)| (*g, named(bits)))
+    at_site.iter().map(|bits| s.named(bits)).collect()
+}
+
+/// The locals live at the start and at the end of each guard's `if` (the normal state's
+/// guards and the sites' `if`s), keyed by its `then` arm. Only functions that restore at
+/// their sites ask (`zero_on_skip`), so the big ones pay nothing for it.
+pub(crate) struct AroundGuards {
+    pub before: HashMap<InstrSeqId, Vec<LocalId>>,
+    pub after: HashMap<InstrSeqId, Vec<LocalId>>,
+}
+
+pub(crate) fn around_guards(
+    func: &LocalFunction,
+    sites: &HashMap<InstrSeqId, u32>,
+    guards: &std::collections::HashSet<InstrSeqId>,
+    ignored: &[LocalId],
+    normal: walrus::GlobalId,
+) -> AroundGuards {
+    let mut s = solve(func, sites, guards, ignored, normal);
+    let mut entered = vec![Vec::new(); s.l.entered.len()];
+    s.pass(|op, cur| {
+        if let Op::Enter(k) = op {
+            entered[*k as usize] = cur.to_vec();
+        }
+    });
+    AroundGuards {
+        before: (s.l.entered.iter().zip(&entered))
+            .map(|(g, bits)| (*g, s.named(bits)))
             .collect(),
-        after_guards: guards
-            .iter()
-            .filter_map(|g| Some((*g, named(&s.at_label[*s.l.labels.get(g)? as usize]))))
+        after: (s.l.entered.iter())
+            .map(|g| (*g, s.named(&s.at_label[s.l.labels[g] as usize])))
             .collect(),
     }
 }

@@ -49,7 +49,7 @@ use walrus::ir::*;
 use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
-use crate::analysis::liveness::{coalesce, live, split_webs, Live};
+use crate::analysis::liveness::{around_guards, coalesce, live, split_webs, AroundGuards};
 use crate::runtime::{Runtime, Used};
 use crate::Error;
 
@@ -241,7 +241,7 @@ fn instrument_local(
     );
     rename_locals(lf, &merged.into_iter().collect());
     let mut live = live(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.normal);
-    for set in &mut live.at_sites {
+    for set in &mut live {
         set.retain(|l| !unwritten.contains(l));
     }
 
@@ -249,7 +249,7 @@ fn instrument_local(
     let mut set_of_site = Vec::with_capacity(sites.len());
     let mut sets: Vec<Vec<LocalId>> = Vec::new();
     let mut index: HashMap<Vec<LocalId>, usize> = HashMap::new();
-    for set in std::mem::take(&mut live.at_sites) {
+    for set in live {
         for l in &set {
             if let ValType::Ref(_) = module.locals.get(*l).ty() {
                 return Err(Error::Unsupported {
@@ -281,7 +281,8 @@ fn instrument_local(
         skip::untest_sites(lf, &untested, rt.abi.target);
     }
     if at_sites {
-        zero_on_skip(lf, &module.locals, &guards, &live);
+        let around = around_guards(lf, &site_map, &guards, &[c, p], rt.abi.normal);
+        zero_on_skip(lf, &module.locals, &guards, &around);
         for (k, seq) in sites.iter().enumerate() {
             let restore = frames.restore_one(rt, set_of_site[k], p);
             let mut arm = when_rewinding(lf, rt, restore);
@@ -384,7 +385,7 @@ fn zero_on_skip(
     lf: &mut LocalFunction,
     locals: &walrus::ModuleLocals,
     guards: &HashSet<InstrSeqId>,
-    live: &Live,
+    around: &AroundGuards,
 ) {
     let mut arms = Vec::new();
     let mut work = vec![lf.entry_block()];
@@ -399,8 +400,7 @@ fn zero_on_skip(
         }
     }
     for (then, els) in arms {
-        let (Some(after), Some(before)) =
-            (live.after_guards.get(&then), live.before_guards.get(&then))
+        let (Some(after), Some(before)) = (around.after.get(&then), around.before.get(&then))
         else {
             continue;
         };
