@@ -374,6 +374,24 @@ fn a_rewind_jumps_to_its_case() {
     assert_eq!(tables, 4, "{interp}");
 }
 
+/// `dispatch.wat`'s `interp`: a rewind's table branches to the latest point before its site,
+/// past the code its case runs first (`land_after_prefixes` in `instrument/skip.rs`), so no
+/// rewind passes over that code and its guards become plain code. The guards left are the two
+/// dispatches' own; landing at the cases' starts, five were.
+#[test]
+fn a_rewind_lands_after_what_its_case_runs_first() {
+    let text = fixture("dispatch.wat");
+    let names = asyncify::Emit { debug_names: true };
+    let out = asyncify::transform_with(text.as_bytes(), &Default::default(), names).unwrap();
+    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let interp = printed
+        .split("(func")
+        .find(|f| f.contains("i32.load8_u"))
+        .unwrap();
+    let guards = interp.matches("global.get $__asyncify_normal").count();
+    assert_eq!(guards, 2, "{interp}");
+}
+
 /// Per function body of `wasm`: how many `block`s nothing branches to.
 fn untargeted_blocks(wasm: &[u8]) -> Vec<usize> {
     use wasmparser::Operator as Op;

@@ -208,7 +208,25 @@ fn instrument_local(
         .enumerate()
         .map(|(k, seq)| (*seq, k as u32))
         .collect();
-    let untested = skip::run(lf, &site_map, &mut guards, rt.abi.target, rt.abi.normal);
+    let types = skip::Types {
+        cx: &stack::TypeCx {
+            funcs: &module.funcs,
+            globals: &module.globals,
+            tables: &module.tables,
+            memories: &module.memories,
+        },
+        types: &module.types,
+        locals: &module.locals,
+        fn_results: fn_results.len(),
+    };
+    let untested = skip::run(
+        lf,
+        &site_map,
+        &mut guards,
+        rt.abi.target,
+        rt.abi.normal,
+        &types,
+    );
     // Each value gets a local of its own, then locals never live at once share one (see
     // `split_webs` and `coalesce`), before the live sets are taken.
     split_webs(

@@ -9,7 +9,7 @@
 //! case before, and every local live in any later case is carried across every case boundary
 //! (QuickJS's interpreter: 400 joins with some 67 block parameters each in Cranelift's input).
 //!
-//! Two rewrites, on the body as `flow` left it:
+//! Three rewrites, on the body as `flow` left it:
 //! - **Dispatch for the rewind.** A guard whose code holds a `br_table` gets, in its `else`
 //!   arm, a `br_table` on the rewind target: to the end of the outermost enclosing block
 //!   after which `T` comes, so the rewind lands in `T`'s case (falling through only when `T`
@@ -18,6 +18,16 @@
 //!   `x = state == normal ? v : x` (`flow`), which a rewind passes over. The table keeps only
 //!   the targets that reach its guard, so a dispatch inside one case of another does not
 //!   branch to every later case.
+//! - **A table lands as late as it can.** A target's case often starts with code that runs
+//!   before its site (guards, earlier sites of the case, pure code); falling through it, the
+//!   rewind carried the values the site needs around the code that defines them, so the
+//!   case's start joined a normal path where those locals are dead with one where they are
+//!   live. So the case's code before the instruction that holds the site is wrapped in a
+//!   block of its own, ending at the latest point where the operand stack is as empty as at
+//!   the case's start, and the table branches to that block's end
+//!   (`land_after_prefixes`). Nothing skipped there does anything while rewinding, and the
+//!   guards no rewind reaches any more become plain blocks (below): QuickJS's interpreter
+//!   keeps 813 of its 1,514 guards and site tests.
 //! - **What no rewind reaches runs as in the original.** A forward walk computes, at each
 //!   guard, site and block result, the set of targets whose rewind gets there. Where that set
 //!   is empty (after a case's last site, after a function's last site), only the normal state
@@ -27,6 +37,11 @@
 //!   would pass over (`x = state == normal ? v : x`) a plain `local.set`. A site that no
 //!   rewind passes over (only the rewind to itself gets there) loses its `K >= target` test
 //!   (`untest_sites`, in functions that restore at their entry).
+//!
+//! The late landings (2026-12-03, same command, 7-11 repeats, one run): Lua 1.45x to 1.21x
+//! (minimums 45.0 and 37.6 ms, normal 31.0), QuickJS 1.85x to 1.74x (minimums 60.8 and
+//! 57.6 ms, normal 32.6), SQLite 1.55x to 1.52x (within the noise); every worst-mode module
+//! of the quick suite 0.1-0.6% smaller.
 //!
 //! Measured (`examples/time --size 2`, worst mode, ratio to normal, before / after): SQLite
 //! 2.04x / 1.48x, QuickJS 2.39x / 1.81x; the modules 0.1-0.3% smaller. The sites' tests and
@@ -334,6 +349,7 @@ pub(crate) fn run(
     guards: &mut HashSet<InstrSeqId>,
     target: GlobalId,
     normal: GlobalId,
+    types: &Types,
 ) -> HashSet<InstrSeqId> {
     let n = sites.len();
     let entry = lf.entry_block();
@@ -370,6 +386,14 @@ pub(crate) fn run(
             );
         }
     }
+    land_after_prefixes(lf, sites, &mut tables, types);
+    let walk = Walk {
+        lf,
+        sites,
+        guards,
+        normal,
+        n,
+    };
     let mut cx = Reach {
         layout: &layout,
         tables: &tables,
@@ -499,6 +523,164 @@ pub(crate) fn run(
         .filter(|k| !passed.contains(k))
         .copied()
         .collect()
+}
+
+/// What typing the operand stack needs (`land_after_prefixes`).
+pub(crate) struct Types<'a> {
+    pub cx: &'a super::stack::TypeCx<'a>,
+    pub types: &'a walrus::ModuleTypes,
+    pub locals: &'a walrus::ModuleLocals,
+    pub fn_results: usize,
+}
+
+/// Moves each rewind table's landing from the end of the block after which its target's
+/// case starts to the latest point before the target where the operand stack is empty: the
+/// case's code before it is wrapped in a new block, and the table branches to that block's
+/// end. What a rewind would have passed over there (guards, earlier sites, pure code) does
+/// nothing while rewinding, so skipping it changes nothing; but the landing now joins the
+/// normal path where the locals the target needs are live in the normal state too.
+fn land_after_prefixes(
+    lf: &mut LocalFunction,
+    sites: &HashMap<InstrSeqId, u32>,
+    tables: &mut HashMap<InstrSeqId, Table>,
+    ty: &Types,
+) {
+    if tables.is_empty() {
+        return;
+    }
+    // Each sequence's parent and position there.
+    let mut parent: HashMap<InstrSeqId, (InstrSeqId, usize)> = HashMap::new();
+    let mut loops = HashSet::new();
+    let mut work = vec![lf.entry_block()];
+    while let Some(seq) = work.pop() {
+        for (i, (instr, _)) in lf.block(seq).instrs.iter().enumerate() {
+            if let Instr::Loop(l) = instr {
+                loops.insert(l.seq);
+            }
+            let mut kids = Vec::new();
+            crate::analysis::push_children(instr, &mut kids);
+            for k in kids {
+                parent.insert(k, (seq, i));
+                work.push(k);
+            }
+        }
+    }
+    let site_seq: HashMap<u32, InstrSeqId> = sites.iter().map(|(s, k)| (*k, *s)).collect();
+    // The landing each (block, target) wants: (parent sequence, block's position, position).
+    let mut wants: HashMap<(InstrSeqId, usize), Vec<usize>> = HashMap::new();
+    let mut landing: Vec<(InstrSeqId, u32, InstrSeqId, usize, usize)> = Vec::new();
+    for (alt, table) in tables.iter() {
+        let all = (0..table.labels.len() as u32).map(|i| (table.lo + i, table.labels[i as usize]));
+        for (t, b) in all {
+            if b == *alt {
+                continue;
+            }
+            let (Some(&(s, j)), Some(&site)) = (parent.get(&b), site_seq.get(&t)) else {
+                continue;
+            };
+            // The instruction of `s` that holds site `t`.
+            let mut cur = site;
+            let c = loop {
+                match parent.get(&cur) {
+                    Some(&(ps, i)) if ps == s => break Some(i),
+                    Some(&(ps, _)) => cur = ps,
+                    None => break None,
+                }
+            };
+            let Some(c) = c.filter(|c| *c > j) else {
+                continue;
+            };
+            let Some(p) = empty_stack_before(lf, s, j, c, &loops, ty) else {
+                continue;
+            };
+            wants.entry((s, j)).or_default().push(p);
+            landing.push((*alt, t, s, j, p));
+        }
+    }
+    // Nested blocks per (sequence, block): the innermost ends at the first landing.
+    let mut wrapper: HashMap<(InstrSeqId, usize, usize), InstrSeqId> = HashMap::new();
+    let mut groups: Vec<_> = wants.into_iter().collect();
+    // Later positions first, so earlier positions in the same sequence stay valid; a group
+    // that would wrap a block wrapped already is left alone.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.0 .1));
+    let mut first_wrapped: HashMap<InstrSeqId, usize> = HashMap::new();
+    for ((s, j), mut ps) in groups {
+        ps.sort_unstable();
+        ps.dedup();
+        let last = *ps.last().unwrap();
+        if first_wrapped.get(&s).is_some_and(|w| *w < last) {
+            continue;
+        }
+        first_wrapped.insert(s, j);
+        let mut instrs = std::mem::take(&mut lf.block_mut(s).instrs);
+        let tail = instrs.split_off(last);
+        let mut prefix = instrs.split_off(j);
+        let mut inner: Option<InstrSeqId> = None;
+        let mut from = j;
+        for p in ps {
+            let rest: Code = prefix.drain(..p - from).collect();
+            from = p;
+            let n = lf.builder_mut().dangling_instr_seq(None).id();
+            let mut code = Vec::new();
+            if let Some(i) = inner {
+                code.push(at(Block { seq: i }));
+            }
+            code.extend(rest);
+            lf.block_mut(n).instrs = code;
+            wrapper.insert((s, j, p), n);
+            inner = Some(n);
+        }
+        instrs.push(at(Block {
+            seq: inner.unwrap(),
+        }));
+        instrs.extend(tail);
+        lf.block_mut(s).instrs = instrs;
+    }
+    for (alt, t, s, j, p) in landing {
+        if let Some(w) = wrapper.get(&(s, j, p)) {
+            let table = tables.get_mut(&alt).unwrap();
+            table.labels[(t - table.lo) as usize] = *w;
+        }
+    }
+}
+
+/// The latest position in `j + 1..=c` of sequence `s` where the operand stack is as empty as
+/// before position `j`, with every instruction from `j` on falling through; `None` if that
+/// is only `j + 1` (the block at `j` is the landing already).
+fn empty_stack_before(
+    lf: &LocalFunction,
+    s: InstrSeqId,
+    j: usize,
+    c: usize,
+    loops: &HashSet<InstrSeqId>,
+    ty: &Types,
+) -> Option<usize> {
+    let instrs = &lf.block(s).instrs;
+    let mut stack: Vec<walrus::ValType> = Vec::new();
+    let mut best = None;
+    for (i, (instr, _)) in instrs.iter().enumerate().take(c).skip(j) {
+        let eff = ty
+            .cx
+            .effect(
+                ty.types,
+                ty.locals,
+                lf,
+                &|q| loops.contains(&q),
+                ty.fn_results,
+                instr,
+                &stack,
+            )
+            .ok()?;
+        if eff.ends || eff.pops > stack.len() {
+            break;
+        }
+        stack.truncate(stack.len() - eff.pops);
+        stack.extend(eff.pushes);
+        if stack.is_empty() && i + 1 > j + 1 {
+            best = Some(i + 1);
+        }
+    }
+    best
 }
 
 /// Drops the `K >= target` test of the sites `untested` (by `then` arm): only the rewind to
