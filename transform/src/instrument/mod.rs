@@ -209,7 +209,7 @@ fn instrument_local(
         .map(|(k, seq)| (*seq, k as u32))
         .collect();
     let types = skip::Types {
-        cx: &stack::TypeCx {
+        cx: stack::TypeCx {
             funcs: &module.funcs,
             globals: &module.globals,
             tables: &module.tables,

@@ -38,7 +38,7 @@
 //!   rewind passes over (only the rewind to itself gets there) loses its `K >= target` test
 //!   (`untest_sites`, in functions that restore at their entry).
 //!
-//! The late landings (2026-12-03, same command, 7-11 repeats, one run): Lua 1.45x to 1.21x
+//! The late landings (2026-12-03, `examples/time --size 2`, 7-11 repeats, one run): Lua 1.45x to 1.21x
 //! (minimums 45.0 and 37.6 ms, normal 31.0), QuickJS 1.85x to 1.74x (minimums 60.8 and
 //! 57.6 ms, normal 32.6), SQLite 1.55x to 1.52x (within the noise); every worst-mode module
 //! of the quick suite 0.1-0.6% smaller.
@@ -527,7 +527,7 @@ pub(crate) fn run(
 
 /// What typing the operand stack needs (`land_after_prefixes`).
 pub(crate) struct Types<'a> {
-    pub cx: &'a super::stack::TypeCx<'a>,
+    pub cx: super::stack::TypeCx<'a>,
     pub types: &'a walrus::ModuleTypes,
     pub locals: &'a walrus::ModuleLocals,
     pub fn_results: usize,
@@ -566,16 +566,17 @@ fn land_after_prefixes(
         }
     }
     let site_seq: HashMap<u32, InstrSeqId> = sites.iter().map(|(s, k)| (*k, *s)).collect();
-    // The landing each (block, target) wants: (parent sequence, block's position, position).
-    let mut wants: HashMap<(InstrSeqId, usize), Vec<usize>> = HashMap::new();
-    let mut landing: Vec<(InstrSeqId, u32, InstrSeqId, usize, usize)> = Vec::new();
+    // Per block a table lands after (its sequence and position there): the landing each
+    // of its targets wants (position, table, target).
+    type Landing = (usize, InstrSeqId, u32);
+    let mut wants: HashMap<(InstrSeqId, usize), Vec<Landing>> = HashMap::new();
     for (alt, table) in tables.iter() {
-        let all = (0..table.labels.len() as u32).map(|i| (table.lo + i, table.labels[i as usize]));
-        for (t, b) in all {
-            if b == *alt {
+        for (i, b) in table.labels.iter().enumerate() {
+            let t = table.lo + i as u32;
+            if b == alt {
                 continue;
             }
-            let (Some(&(s, j)), Some(&site)) = (parent.get(&b), site_seq.get(&t)) else {
+            let (Some(&(s, j)), Some(&site)) = (parent.get(b), site_seq.get(&t)) else {
                 continue;
             };
             // The instruction of `s` that holds site `t`.
@@ -587,48 +588,38 @@ fn land_after_prefixes(
                     None => break None,
                 }
             };
-            let Some(c) = c.filter(|c| *c > j) else {
-                continue;
-            };
-            let Some(p) = empty_stack_before(lf, s, j, c, &loops, ty) else {
-                continue;
-            };
-            wants.entry((s, j)).or_default().push(p);
-            landing.push((*alt, t, s, j, p));
+            if let Some(p) = c.and_then(|c| empty_stack_before(lf, s, j, c, &loops, ty)) {
+                wants.entry((s, j)).or_default().push((p, *alt, t));
+            }
         }
     }
-    // Nested blocks per (sequence, block): the innermost ends at the first landing.
-    let mut wrapper: HashMap<(InstrSeqId, usize, usize), InstrSeqId> = HashMap::new();
     let mut groups: Vec<_> = wants.into_iter().collect();
     // Later positions first, so earlier positions in the same sequence stay valid; a group
     // that would wrap a block wrapped already is left alone.
     groups.sort_by_key(|g| std::cmp::Reverse(g.0 .1));
     let mut first_wrapped: HashMap<InstrSeqId, usize> = HashMap::new();
-    for ((s, j), mut ps) in groups {
-        ps.sort_unstable();
-        ps.dedup();
-        let last = *ps.last().unwrap();
+    for ((s, j), mut landings) in groups {
+        landings.sort_unstable_by_key(|(p, _, _)| *p);
+        let last = landings.last().unwrap().0;
         if first_wrapped.get(&s).is_some_and(|w| *w < last) {
             continue;
         }
         first_wrapped.insert(s, j);
+        // Nested blocks, the innermost ending at the first landing.
         let mut instrs = std::mem::take(&mut lf.block_mut(s).instrs);
         let tail = instrs.split_off(last);
         let mut prefix = instrs.split_off(j);
-        let mut inner: Option<InstrSeqId> = None;
-        let mut from = j;
-        for p in ps {
-            let rest: Code = prefix.drain(..p - from).collect();
-            from = p;
-            let n = lf.builder_mut().dangling_instr_seq(None).id();
-            let mut code = Vec::new();
-            if let Some(i) = inner {
-                code.push(at(Block { seq: i }));
+        let (mut inner, mut from): (Option<InstrSeqId>, usize) = (None, j);
+        for (p, alt, t) in landings {
+            if p > from {
+                let n = lf.builder_mut().dangling_instr_seq(None).id();
+                let mut code: Code = inner.map(|i| at(Block { seq: i })).into_iter().collect();
+                code.extend(prefix.drain(..p - from));
+                lf.block_mut(n).instrs = code;
+                (inner, from) = (Some(n), p);
             }
-            code.extend(rest);
-            lf.block_mut(n).instrs = code;
-            wrapper.insert((s, j, p), n);
-            inner = Some(n);
+            let table = tables.get_mut(&alt).unwrap();
+            table.labels[(t - table.lo) as usize] = inner.unwrap();
         }
         instrs.push(at(Block {
             seq: inner.unwrap(),
@@ -636,17 +627,11 @@ fn land_after_prefixes(
         instrs.extend(tail);
         lf.block_mut(s).instrs = instrs;
     }
-    for (alt, t, s, j, p) in landing {
-        if let Some(w) = wrapper.get(&(s, j, p)) {
-            let table = tables.get_mut(&alt).unwrap();
-            table.labels[(t - table.lo) as usize] = *w;
-        }
-    }
 }
 
-/// The latest position in `j + 1..=c` of sequence `s` where the operand stack is as empty as
-/// before position `j`, with every instruction from `j` on falling through; `None` if that
-/// is only `j + 1` (the block at `j` is the landing already).
+/// The latest position in `j + 2..=c` of sequence `s` where the operand stack is as empty as
+/// before position `j`, with every instruction from `j` on falling through (at `j + 1`, the
+/// block at `j` is the landing already).
 fn empty_stack_before(
     lf: &LocalFunction,
     s: InstrSeqId,
@@ -676,7 +661,7 @@ fn empty_stack_before(
         }
         stack.truncate(stack.len() - eff.pops);
         stack.extend(eff.pushes);
-        if stack.is_empty() && i + 1 > j + 1 {
+        if stack.is_empty() && i > j {
             best = Some(i + 1);
         }
     }
