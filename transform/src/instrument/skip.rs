@@ -566,10 +566,11 @@ fn land_after_prefixes(
         }
     }
     let site_seq: HashMap<u32, InstrSeqId> = sites.iter().map(|(s, k)| (*k, *s)).collect();
-    // Per block a table lands after (its sequence and position there): the landing each
-    // of its targets wants (position, table, target).
-    type Landing = (usize, InstrSeqId, u32);
-    let mut wants: HashMap<(InstrSeqId, usize), Vec<Landing>> = HashMap::new();
+    // A position in the sequence of the block a table lands after, that table, a target.
+    type At = (usize, InstrSeqId, u32);
+    // Per block a table lands after (its sequence and position there): the position of the
+    // instruction holding each target's site.
+    let mut holds: HashMap<(InstrSeqId, usize), Vec<At>> = HashMap::new();
     for (alt, table) in tables.iter() {
         for (i, b) in table.labels.iter().enumerate() {
             let t = table.lo + i as u32;
@@ -579,17 +580,26 @@ fn land_after_prefixes(
             let (Some(&(s, j)), Some(&site)) = (parent.get(b), site_seq.get(&t)) else {
                 continue;
             };
-            // The instruction of `s` that holds site `t`.
             let mut cur = site;
-            let c = loop {
-                match parent.get(&cur) {
-                    Some(&(ps, i)) if ps == s => break Some(i),
-                    Some(&(ps, _)) => cur = ps,
-                    None => break None,
+            while let Some(&(ps, i)) = parent.get(&cur) {
+                if ps == s {
+                    holds.entry((s, j)).or_default().push((i, *alt, t));
+                    break;
                 }
-            };
-            if let Some(p) = c.and_then(|c| empty_stack_before(lf, s, j, c, &loops, ty)) {
-                wants.entry((s, j)).or_default().push((p, *alt, t));
+                cur = ps;
+            }
+        }
+    }
+    // The landing each target wants: the last empty-stack point before its instruction (one
+    // scan of the case's code per block).
+    let mut wants: HashMap<(InstrSeqId, usize), Vec<At>> = HashMap::new();
+    for ((s, j), targets) in holds {
+        let end = targets.iter().map(|(c, _, _)| *c).max().unwrap();
+        let (empty, typed_to) = empty_stack_points(lf, s, j, end, &loops, ty);
+        for (c, alt, t) in targets.into_iter().filter(|(c, _, _)| *c <= typed_to) {
+            let before = &empty[..empty.partition_point(|p| *p <= c)];
+            if let Some(&p) = before.last() {
+                wants.entry((s, j)).or_default().push((p, alt, t));
             }
         }
     }
@@ -629,43 +639,45 @@ fn land_after_prefixes(
     }
 }
 
-/// The latest position in `j + 2..=c` of sequence `s` where the operand stack is as empty as
+/// The positions in `j + 2..=end` of sequence `s` where the operand stack is as empty as
 /// before position `j`, with every instruction from `j` on falling through (at `j + 1`, the
-/// block at `j` is the landing already).
-fn empty_stack_before(
+/// block at `j` is the landing already), in order; and how far the scan could type the code
+/// (an instruction it cannot type ends it, and no landing may lie past that).
+fn empty_stack_points(
     lf: &LocalFunction,
     s: InstrSeqId,
     j: usize,
-    c: usize,
+    end: usize,
     loops: &HashSet<InstrSeqId>,
     ty: &Types,
-) -> Option<usize> {
+) -> (Vec<usize>, usize) {
     let instrs = &lf.block(s).instrs;
     let mut stack: Vec<walrus::ValType> = Vec::new();
-    let mut best = None;
-    for (i, (instr, _)) in instrs.iter().enumerate().take(c).skip(j) {
-        let eff = ty
-            .cx
-            .effect(
-                ty.types,
-                ty.locals,
-                lf,
-                &|q| loops.contains(&q),
-                ty.fn_results,
-                instr,
-                &stack,
-            )
-            .ok()?;
+    let mut empty = Vec::new();
+    for (i, (instr, _)) in instrs.iter().enumerate().take(end).skip(j) {
+        let is_loop = |q| loops.contains(&q);
+        let effect = (ty.cx).effect(
+            ty.types,
+            ty.locals,
+            lf,
+            &is_loop,
+            ty.fn_results,
+            instr,
+            &stack,
+        );
+        let Ok(eff) = effect else {
+            return (empty, i);
+        };
         if eff.ends || eff.pops > stack.len() {
             break;
         }
         stack.truncate(stack.len() - eff.pops);
         stack.extend(eff.pushes);
         if stack.is_empty() && i > j {
-            best = Some(i + 1);
+            empty.push(i + 1);
         }
     }
-    best
+    (empty, usize::MAX)
 }
 
 /// Drops the `K >= target` test of the sites `untested` (by `then` arm): only the rewind to
