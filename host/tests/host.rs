@@ -205,8 +205,9 @@ fn c_sleep_and_read_yield_to_tokio_with_synchronous_calls() {
         .expect("the program finished (a blocked thread never would)");
     assert_eq!(stdout, "sleeping\nreading\nread 6: hello\n");
     assert!(slept >= Duration::from_secs(1), "sleep(1) took {slept:?}");
-    // A tick every 50 ms through a one-second sleep: far more than a blocked thread's one.
-    assert!(ticks >= 10, "the ticker ran {ticks} times during the sleep");
+    // A tick every 50 ms through a one-second sleep (20 on an idle machine): far more than a
+    // blocked thread's one.
+    assert!(ticks >= 5, "the ticker ran {ticks} times during the sleep");
 }
 
 async fn sleep_and_read(wasm: Vec<u8>) -> (String, u32, Duration) {

@@ -322,7 +322,10 @@ fn node_runs_the_same_module() {
 
 struct CHost {
     wasi: wasmtime_wasi::p1::WasiP1Ctx,
-    timer_due: Option<std::time::Instant>,
+    /// The host's clock, in ms: it advances only while the program sleeps, so the number of
+    /// polls before the timer fires does not depend on how loaded the machine is.
+    clock_ms: u64,
+    timer_due: Option<u64>,
     buffer: i32,
     sleeping: bool,
     sleep_ms: u64,
@@ -346,8 +349,8 @@ fn c_program_sleeps_really_return_to_the_host() {
             "env",
             "start_timer",
             |mut c: wasmtime::Caller<'_, CHost>, ms: i32| {
-                c.data_mut().timer_due =
-                    Some(std::time::Instant::now() + std::time::Duration::from_millis(ms as u64));
+                let due = c.data().clock_ms + ms as u64;
+                c.data_mut().timer_due = Some(due);
             },
         )
         .unwrap();
@@ -356,9 +359,8 @@ fn c_program_sleeps_really_return_to_the_host() {
             "env",
             "check_timer",
             |c: wasmtime::Caller<'_, CHost>| -> i32 {
-                c.data()
-                    .timer_due
-                    .is_some_and(|t| std::time::Instant::now() >= t) as i32
+                let h = c.data();
+                h.timer_due.is_some_and(|due| h.clock_ms >= due) as i32
             },
         )
         .unwrap();
@@ -401,6 +403,7 @@ fn c_program_sleeps_really_return_to_the_host() {
         .build_p1();
     let host = CHost {
         wasi,
+        clock_ms: 0,
         timer_due: None,
         buffer: 0,
         sleeping: false,
@@ -434,13 +437,15 @@ fn c_program_sleeps_really_return_to_the_host() {
         // The program is paused: the host is in control and really waits.
         returns_to_host += 1;
         stop_unwind.call(&mut store, ()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(store.data().sleep_ms));
+        let ms = store.data().sleep_ms;
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        store.data_mut().clock_ms += ms;
         let buf = store.data().buffer;
         start_rewind.call(&mut store, buf).unwrap();
     }
     let text = String::from_utf8(stdout.contents().to_vec()).unwrap();
     let sleeps = text.lines().filter(|l| *l == "sleeping...").count();
-    assert!(sleeps >= 5, "slept {sleeps} times:\n{text}");
+    assert_eq!(sleeps, 5, "a 500 ms timer, 100 ms sleeps:\n{text}");
     assert_eq!(returns_to_host, sleeps, "each sleep returned to the host");
     assert_eq!(
         text.lines().last().unwrap(),
