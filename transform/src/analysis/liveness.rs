@@ -8,10 +8,23 @@
 //! rewind calls the same callee again with the same operands (the rewind contract,
 //! `docs/transform.md`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use walrus::ir::{Instr, InstrSeqId, LocalGet, LocalSet, LocalTee};
-use walrus::{LocalFunction, LocalId};
+use walrus::{GlobalId, LocalFunction, LocalId};
+
+/// What the liveness of a rewritten body depends on besides the body: every analysis here
+/// takes the function and one of these.
+pub(crate) struct Scope<'a> {
+    /// Site sequences (the `then` arm that holds the call) and the site's index.
+    pub sites: &'a HashMap<InstrSeqId, u32>,
+    /// `if`s whose `then` arm the normal state always takes.
+    pub guards: &'a HashSet<InstrSeqId>,
+    /// Locals left out of every set (the instrumentation's own).
+    pub ignored: &'a [LocalId],
+    /// The runtime's normal-state flag global (see `is_conditional_store`).
+    pub normal: GlobalId,
+}
 
 enum Op {
     Use(u32),
@@ -31,14 +44,8 @@ const EXIT: u32 = u32::MAX;
 
 struct Lowering<'a> {
     func: &'a LocalFunction,
-    /// Site sequences (the `then` arm that holds the call) and the site's index.
-    sites: &'a HashMap<InstrSeqId, u32>,
-    /// The runtime's normal-state flag global (see `is_conditional_store`).
-    normal: walrus::GlobalId,
-    /// `if`s whose `then` arm the normal state always takes.
-    guards: &'a std::collections::HashSet<InstrSeqId>,
+    scope: &'a Scope<'a>,
     index: HashMap<LocalId, u32>,
-    ignored: &'a [LocalId],
     locals: Vec<LocalId>,
     ops: Vec<Op>,
     labels: HashMap<InstrSeqId, u32>,
@@ -53,7 +60,7 @@ struct Lowering<'a> {
 
 impl Lowering<'_> {
     fn local(&mut self, id: LocalId) -> Option<u32> {
-        if self.ignored.contains(&id) {
+        if self.scope.ignored.contains(&id) {
             return None;
         }
         let next = self.locals.len() as u32;
@@ -69,7 +76,7 @@ impl Lowering<'_> {
         i: usize,
         x: LocalId,
     ) -> bool {
-        super::is_conditional_store(instrs, i, x, self.normal)
+        super::is_conditional_store(instrs, i, x, self.scope.normal)
     }
 
     fn label(&mut self) -> u32 {
@@ -103,7 +110,7 @@ impl Lowering<'_> {
                 // runs again when the rewind re-enters the call: the site saves what is live
                 // *before* that code, so the call is re-entered with identical operands.
                 if i == 0 {
-                    if let Some(&k) = self.sites.get(&seq) {
+                    if let Some(&k) = self.scope.sites.get(&seq) {
                         self.ops.push(Op::Site(k));
                     }
                 }
@@ -138,7 +145,7 @@ impl Lowering<'_> {
                         self.labels.insert(l.seq, start);
                         vec![Work::Op(Op::Label(start)), Work::Seq(l.seq, 0)]
                     }
-                    Instr::IfElse(e) if self.guards.contains(&e.consequent) => {
+                    Instr::IfElse(e) if self.scope.guards.contains(&e.consequent) => {
                         let end = self.label();
                         self.labels.insert(e.consequent, end);
                         self.labels.insert(e.alternative, end);
@@ -205,20 +212,11 @@ struct Solved<'a> {
     words: usize,
 }
 
-fn solve<'a>(
-    func: &'a LocalFunction,
-    sites: &'a HashMap<InstrSeqId, u32>,
-    guards: &'a std::collections::HashSet<InstrSeqId>,
-    ignored: &'a [LocalId],
-    normal: walrus::GlobalId,
-) -> Solved<'a> {
+fn solve<'a>(func: &'a LocalFunction, scope: &'a Scope<'a>) -> Solved<'a> {
     let mut l = Lowering {
         func,
-        sites,
-        normal,
-        guards,
+        scope,
         index: HashMap::new(),
-        ignored,
         locals: Vec::new(),
         ops: Vec::new(),
         labels: HashMap::new(),
@@ -282,15 +280,8 @@ impl Solved<'_> {
 }
 
 /// The locals live at every site (`at_sites[k]`: what site `k` saves and restores).
-pub(crate) fn live(
-    func: &LocalFunction,
-    sites: &HashMap<InstrSeqId, u32>,
-    guards: &std::collections::HashSet<InstrSeqId>,
-    site_count: usize,
-    ignored: &[LocalId],
-    normal: walrus::GlobalId,
-) -> Vec<Vec<LocalId>> {
-    let mut s = solve(func, sites, guards, ignored, normal);
+pub(crate) fn live(func: &LocalFunction, scope: &Scope, site_count: usize) -> Vec<Vec<LocalId>> {
+    let mut s = solve(func, scope);
     let mut at_site = vec![vec![0u64; s.words]; site_count];
     s.pass(|op, cur| {
         if let Op::Site(k) = op {
@@ -308,14 +299,8 @@ pub(crate) struct AroundGuards {
     pub after: HashMap<InstrSeqId, Vec<LocalId>>,
 }
 
-pub(crate) fn around_guards(
-    func: &LocalFunction,
-    sites: &HashMap<InstrSeqId, u32>,
-    guards: &std::collections::HashSet<InstrSeqId>,
-    ignored: &[LocalId],
-    normal: walrus::GlobalId,
-) -> AroundGuards {
-    let mut s = solve(func, sites, guards, ignored, normal);
+pub(crate) fn around_guards(func: &LocalFunction, scope: &Scope) -> AroundGuards {
+    let mut s = solve(func, scope);
     let mut entered = vec![Vec::new(); s.l.entered.len()];
     s.pass(|op, cur| {
         if let Op::Enter(k) = op {
@@ -346,14 +331,11 @@ pub(crate) fn around_guards(
 /// function's entry to its site).
 pub(crate) fn coalesce(
     func: &LocalFunction,
-    sites: &HashMap<InstrSeqId, u32>,
-    guards: &std::collections::HashSet<InstrSeqId>,
-    ignored: &[LocalId],
-    normal: walrus::GlobalId,
+    scope: &Scope,
     sealed: &[LocalId],
     ty: impl Fn(LocalId) -> walrus::ValType,
 ) -> Vec<(LocalId, LocalId)> {
-    let mut s = solve(func, sites, guards, ignored, normal);
+    let mut s = solve(func, scope);
     let n = s.l.locals.len();
     let words = s.words;
     let mut interfere = vec![vec![0u64; words]; n];
@@ -445,12 +427,9 @@ fn or_into(dst: &mut [u64], src: &[u64]) {
 pub(crate) fn split_webs(
     func: &mut LocalFunction,
     locals: &mut walrus::ModuleLocals,
-    sites: &HashMap<InstrSeqId, u32>,
-    guards: &std::collections::HashSet<InstrSeqId>,
-    ignored: &[LocalId],
-    normal: walrus::GlobalId,
+    scope: &Scope,
 ) {
-    let s = solve(func, sites, guards, ignored, normal);
+    let s = solve(func, scope);
     if s.l.opaque {
         return;
     }

@@ -49,7 +49,7 @@ use walrus::ir::*;
 use walrus::{FunctionId, FunctionKind, LocalFunction, LocalId, Module, ValType};
 
 use crate::analysis::callgraph::Plan;
-use crate::analysis::liveness::{around_guards, coalesce, live, split_webs, AroundGuards};
+use crate::analysis::liveness::{around_guards, coalesce, live, split_webs, AroundGuards, Scope};
 use crate::runtime::{Runtime, Used};
 use crate::Error;
 
@@ -227,16 +227,16 @@ fn instrument_local(
         rt.abi.normal,
         &types,
     );
+    let own = [c, p];
+    let scope = Scope {
+        sites: &site_map,
+        guards: &guards,
+        ignored: &own,
+        normal: rt.abi.normal,
+    };
     // Each value gets a local of its own, then locals never live at once share one (see
     // `split_webs` and `coalesce`), before the live sets are taken.
-    split_webs(
-        lf,
-        &mut module.locals,
-        &site_map,
-        &guards,
-        &[c, p],
-        rt.abi.normal,
-    );
+    split_webs(lf, &mut module.locals, &scope);
     // A rewind re-enters a function that only instrumented functions call with the same
     // arguments (`Plan::same_args`): a parameter the body never writes then holds its value
     // again without a save, so nothing else may share its local.
@@ -248,17 +248,9 @@ fn instrument_local(
     } else {
         Vec::new()
     };
-    let merged = coalesce(
-        lf,
-        &site_map,
-        &guards,
-        &[c, p],
-        rt.abi.normal,
-        &unwritten,
-        |l| module.locals.get(l).ty(),
-    );
+    let merged = coalesce(lf, &scope, &unwritten, |l| module.locals.get(l).ty());
     rename_locals(lf, &merged.into_iter().collect());
-    let mut live = live(lf, &site_map, &guards, sites.len(), &[c, p], rt.abi.normal);
+    let mut live = live(lf, &scope, sites.len());
     for set in &mut live {
         set.retain(|l| !unwritten.contains(l));
     }
@@ -299,7 +291,7 @@ fn instrument_local(
         skip::untest_sites(lf, &untested, rt.abi.target);
     }
     if at_sites {
-        let around = around_guards(lf, &site_map, &guards, &[c, p], rt.abi.normal);
+        let around = around_guards(lf, &scope);
         zero_on_skip(lf, &module.locals, &guards, &around);
         for (k, seq) in sites.iter().enumerate() {
             let restore = frames.restore_one(rt, set_of_site[k], p);
