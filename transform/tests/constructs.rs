@@ -374,22 +374,56 @@ fn a_rewind_jumps_to_its_case() {
     assert_eq!(tables, 4, "{interp}");
 }
 
+/// Construct fixture `name` transformed with the default options, printed as text with the
+/// runtime's names (`$__asyncify_state`, ...).
+fn printed_with_names(name: &str) -> String {
+    let names = asyncify::Emit { debug_names: true };
+    let out = asyncify::transform_with(fixture(name).as_bytes(), &Default::default(), names);
+    wasmprinter::print_bytes(out.unwrap().wasm).unwrap()
+}
+
 /// `dispatch.wat`'s `interp`: a rewind's table branches to the latest point before its site,
 /// past the code its case runs first (`land_after_prefixes` in `instrument/skip.rs`), so no
 /// rewind passes over that code and its guards become plain code. The guards left are the two
 /// dispatches' own; landing at the cases' starts, five were.
 #[test]
 fn a_rewind_lands_after_what_its_case_runs_first() {
-    let text = fixture("dispatch.wat");
-    let names = asyncify::Emit { debug_names: true };
-    let out = asyncify::transform_with(text.as_bytes(), &Default::default(), names).unwrap();
-    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let printed = printed_with_names("dispatch.wat");
     let interp = printed
         .split("(func")
         .find(|f| f.contains("i32.load8_u"))
         .unwrap();
     let guards = interp.matches("global.get $__asyncify_normal").count();
     assert_eq!(guards, 2, "{interp}");
+}
+
+/// An `if` whose `then` arm every rewind reaching it enters (it holds the function's last
+/// sites) picks its arm with `cond | state` instead of a range check on the rewind target:
+/// `branches.wat`'s `last`. Its `;; run:` lines check that it resumes.
+#[test]
+fn an_if_every_rewind_enters_tests_only_the_state() {
+    let printed = printed_with_names("branches.wat");
+    let func = |name: &str| {
+        let header = format!(" ${name} ");
+        printed
+            .split("(func")
+            .find(|f| f.starts_with(&header))
+            .unwrap_or_else(|| panic!("no function {name}:\n{printed}"))
+            .to_string()
+    };
+    let short = |f: &str| {
+        let lines: Vec<&str> = f.lines().map(str::trim).collect();
+        (lines.windows(2))
+            .filter(|w| w == &["global.get $__asyncify_state", "i32.or"])
+            .count()
+    };
+    let last = func("last");
+    assert_eq!(short(&last), 1, "{last}");
+    assert!(!last.contains("select"), "{last}");
+    // `arms`' inner `if`: rewinds to either arm's site reach it, so it keeps its range check.
+    let arms = func("arms");
+    assert_eq!(short(&arms), 0, "{arms}");
+    assert!(arms.contains("select"), "{arms}");
 }
 
 /// Per function body of `wasm`: how many `block`s nothing branches to.

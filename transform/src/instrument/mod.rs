@@ -223,8 +223,11 @@ fn instrument_local(
         lf,
         &site_map,
         &mut guards,
-        rt.abi.target,
-        rt.abi.normal,
+        skip::Globals {
+            state: rt.abi.state,
+            target: rt.abi.target,
+            normal: rt.abi.normal,
+        },
         &types,
     );
     let own = [c, p];

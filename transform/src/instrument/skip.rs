@@ -277,6 +277,13 @@ impl Walk<'_> {
                             s.minus(&Set::range(self.n, m, b));
                             s
                         };
+                        if m > a && {
+                            let mut beyond = t.clone();
+                            beyond.minus(&then_range);
+                            beyond.is_empty()
+                        } {
+                            cx.always_then.insert(e.consequent);
+                        }
                         t.intersect(&then_range);
                         f.minus(&then_range);
                     }
@@ -327,6 +334,9 @@ struct Reach<'a> {
     passed: HashSet<InstrSeqId>,
     /// The conditional stores some rewind runs (sequence, position).
     stores: HashSet<(InstrSeqId, usize)>,
+    /// The `if`s with sites in their `then` arm (by that arm) that every rewind reaching them
+    /// enters.
+    always_then: HashSet<InstrSeqId>,
 }
 
 impl Reach<'_> {
@@ -347,10 +357,14 @@ pub(crate) fn run(
     lf: &mut LocalFunction,
     sites: &HashMap<InstrSeqId, u32>,
     guards: &mut HashSet<InstrSeqId>,
-    target: GlobalId,
-    normal: GlobalId,
+    globals: Globals,
     types: &Types,
 ) -> HashSet<InstrSeqId> {
+    let Globals {
+        state,
+        target,
+        normal,
+    } = globals;
     let n = sites.len();
     let entry = lf.entry_block();
     let mut layout = Layout::default();
@@ -401,12 +415,14 @@ pub(crate) fn run(
         reached: HashMap::new(),
         passed: HashSet::new(),
         stores: HashSet::new(),
+        always_then: HashSet::new(),
     };
     walk.reach(entry, Set::range(n, 0, n as u32), &mut cx);
     let Reach {
         reached,
         passed,
         stores,
+        always_then,
         ..
     } = cx;
 
@@ -502,6 +518,15 @@ pub(crate) fn run(
                 continue;
             }
             match &instr {
+                Instr::IfElse(e) if always_then.contains(&e.consequent) => {
+                    if let Some(len) = arm_choice_len(&out, target, normal) {
+                        out.truncate(out.len() - len);
+                        out.push(at(GlobalGet { global: state }));
+                        out.push(at(Binop {
+                            op: BinaryOp::I32Or,
+                        }));
+                    }
+                }
                 Instr::IfElse(e)
                     if !sites.contains_key(&e.consequent)
                         && !reached.contains_key(&e.consequent) =>
@@ -523,6 +548,43 @@ pub(crate) fn run(
         .filter(|k| !passed.contains(k))
         .copied()
         .collect()
+}
+
+/// The runtime's globals that the rewritten code reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Globals {
+    pub state: GlobalId,
+    pub target: GlobalId,
+    pub normal: GlobalId,
+}
+
+/// The length of the arm choice that `flow` puts before an `if` with sites in its `then` arm,
+/// at the end of `code`: `global.get $target` and a range check (`[i32.const a; i32.sub;]
+/// i32.const n; i32.le_u`, or `i32.const a; i32.eq`), then `global.get $normal; select`.
+fn arm_choice_len(code: &Code, target: GlobalId, normal: GlobalId) -> Option<usize> {
+    let is = |back: usize, f: &dyn Fn(&Instr) -> bool| {
+        code.len() >= back && f(&code[code.len() - back].0)
+    };
+    let get = |g: GlobalId| move |i: &Instr| matches!(i, Instr::GlobalGet(x) if x.global == g);
+    let konst = |i: &Instr| matches!(i, Instr::Const(_));
+    let eq = |i: &Instr| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::I32Eq));
+    let le = |i: &Instr| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::I32LeU));
+    let sub = |i: &Instr| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::I32Sub));
+    if !(is(1, &|i| matches!(i, Instr::Select(_))) && is(2, &get(normal))) {
+        return None;
+    }
+    let range = if is(3, &eq) && is(4, &konst) {
+        2
+    } else if is(3, &le) && is(4, &konst) {
+        if is(5, &sub) && is(6, &konst) {
+            4
+        } else {
+            2
+        }
+    } else {
+        return None;
+    };
+    is(3 + range, &get(target)).then_some(3 + range)
 }
 
 /// What typing the operand stack needs (`land_after_prefixes`).
