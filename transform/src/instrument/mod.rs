@@ -219,17 +219,7 @@ fn instrument_local(
         locals: &module.locals,
         fn_results: fn_results.len(),
     };
-    let untested = skip::run(
-        lf,
-        &site_map,
-        &mut guards,
-        skip::Globals {
-            state: rt.abi.state,
-            target: rt.abi.target,
-            normal: rt.abi.normal,
-        },
-        &types,
-    );
+    let untested = skip::run(lf, &site_map, &mut guards, &rt.abi, &types);
     let own = [c, p];
     let scope = Scope {
         sites: &site_map,

@@ -62,6 +62,7 @@ use walrus::ir::*;
 use walrus::{GlobalId, LocalFunction};
 
 use crate::analysis::{ends_with_normal_test, is_conditional_store, CONDITIONAL_STORE_LEN};
+use crate::runtime::Abi;
 
 type Code = Vec<(Instr, InstrLocId)>;
 
@@ -281,15 +282,11 @@ impl Walk<'_> {
                             s.minus(&Set::range(self.n, m, b));
                             s
                         };
-                        if m > a && {
-                            let mut beyond = t.clone();
-                            beyond.minus(&then_range);
-                            beyond.is_empty()
-                        } {
-                            cx.always_then.insert(e.consequent);
-                        }
                         t.intersect(&then_range);
                         f.minus(&then_range);
+                        if m > a && f.is_empty() {
+                            cx.always_then.insert(e.consequent);
+                        }
                     }
                     let mut out = self.reach(e.consequent, t, cx);
                     out.union(&self.reach(e.alternative, f, cx));
@@ -361,14 +358,10 @@ pub(crate) fn run(
     lf: &mut LocalFunction,
     sites: &HashMap<InstrSeqId, u32>,
     guards: &mut HashSet<InstrSeqId>,
-    globals: Globals,
+    abi: &Abi,
     types: &Types,
 ) -> HashSet<InstrSeqId> {
-    let Globals {
-        state,
-        target,
-        normal,
-    } = globals;
+    let (state, target, normal) = (abi.state, abi.target, abi.normal);
     let n = sites.len();
     let entry = lf.entry_block();
     let mut layout = Layout::default();
@@ -554,41 +547,19 @@ pub(crate) fn run(
         .collect()
 }
 
-/// The runtime's globals that the rewritten code reads.
-#[derive(Clone, Copy)]
-pub(crate) struct Globals {
-    pub state: GlobalId,
-    pub target: GlobalId,
-    pub normal: GlobalId,
-}
-
 /// The length of the arm choice that `flow` puts before an `if` with sites in its `then` arm,
-/// at the end of `code`: `global.get $target` and a range check (`[i32.const a; i32.sub;]
-/// i32.const n; i32.le_u`, or `i32.const a; i32.eq`), then `global.get $normal; select`.
+/// at the end of `code`: `global.get $target`, a range check on it (`Flow::range_check`, at
+/// most four instructions, none of them another `global.get $target`), then `global.get
+/// $normal; select`.
 fn arm_choice_len(code: &Code, target: GlobalId, normal: GlobalId) -> Option<usize> {
-    let is = |back: usize, f: &dyn Fn(&Instr) -> bool| {
-        code.len() >= back && f(&code[code.len() - back].0)
-    };
-    let get = |g: GlobalId| move |i: &Instr| matches!(i, Instr::GlobalGet(x) if x.global == g);
-    let konst = |i: &Instr| matches!(i, Instr::Const(_));
-    let eq = |i: &Instr| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::I32Eq));
-    let le = |i: &Instr| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::I32LeU));
-    let sub = |i: &Instr| matches!(i, Instr::Binop(b) if matches!(b.op, BinaryOp::I32Sub));
-    if !(is(1, &|i| matches!(i, Instr::Select(_))) && is(2, &get(normal))) {
-        return None;
-    }
-    let range = if is(3, &eq) && is(4, &konst) {
-        2
-    } else if is(3, &le) && is(4, &konst) {
-        if is(5, &sub) && is(6, &konst) {
-            4
-        } else {
-            2
-        }
-    } else {
+    let [.., (Instr::GlobalGet(n), _), (Instr::Select(_), _)] = code.as_slice() else {
         return None;
     };
-    is(3 + range, &get(target)).then_some(3 + range)
+    let check = &code[..code.len() - 2];
+    let from = (check.iter())
+        .rposition(|(i, _)| matches!(i, Instr::GlobalGet(g) if g.global == target))?;
+    let len = code.len() - from;
+    (n.global == normal && len <= 7).then_some(len)
 }
 
 /// What typing the operand stack needs (`land_after_prefixes`).
