@@ -94,17 +94,37 @@ fn label(r: &SizeRow) -> String {
     }
 }
 
+/// How one timed range compares with another: a difference counts only when the ranges
+/// (fastest to slowest repeat) do not overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Faster,
+    Slower,
+    WithinNoise,
+}
+
+impl Verdict {
+    /// Range `a` (`(min, max)`) against range `b`.
+    pub fn of(a: (f64, f64), b: (f64, f64)) -> Verdict {
+        if a.1 < b.0 {
+            Verdict::Faster
+        } else if a.0 > b.1 {
+            Verdict::Slower
+        } else {
+            Verdict::WithinNoise
+        }
+    }
+}
+
 fn time_change(o: &RuntimeRow, n: &RuntimeRow) -> String {
     // Each run's range, as ratios to its own normal build's median.
     let scale = |r: &RuntimeRow| r.ratio / r.ms_median;
     let (olo, ohi) = (o.ms_min * scale(o), o.ms_max * scale(o));
     let (nlo, nhi) = (n.ms_min * scale(n), n.ms_max * scale(n));
-    let verdict = if nhi < olo {
-        "faster"
-    } else if nlo > ohi {
-        "SLOWER"
-    } else {
-        "within noise"
+    let verdict = match Verdict::of((nlo, nhi), (olo, ohi)) {
+        Verdict::Faster => "faster",
+        Verdict::Slower => "SLOWER",
+        Verdict::WithinNoise => "within noise",
     };
     format!(
         "{:.2} [{olo:.2}-{ohi:.2}] -> {:.2} [{nlo:.2}-{nhi:.2}] ({:+.1}%) {verdict}",
@@ -115,7 +135,7 @@ fn time_change(o: &RuntimeRow, n: &RuntimeRow) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sizes::write_csv;
 
@@ -134,7 +154,8 @@ mod tests {
         }
     }
 
-    fn time(program: &str, mode: &str, tool: &str, ms: [f64; 3]) -> RuntimeRow {
+    /// A runtime row timed `[min, median, max]` ms, with a normal build of 10 ms.
+    pub(crate) fn time(program: &str, mode: &str, tool: &str, ms: [f64; 3]) -> RuntimeRow {
         let normal = 10.0;
         RuntimeRow {
             program: program.into(),

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::compare::Verdict;
 use crate::programs::root;
 use crate::runtime::RuntimeRow;
 use crate::sizes::{SizeRow, TransformRow};
@@ -360,6 +361,7 @@ pub fn page(
                 }
             }
             h.push_str("</tr></table>\n");
+            h.push_str(&versus(rows));
         }
     }
 
@@ -472,6 +474,76 @@ pub fn page(
     Ok(h)
 }
 
+/// The table of our time against Binaryen 132 -O2's, per program and mode, from one run:
+/// the ratio of the two medians and whether the difference is beyond the noise (the two
+/// ranges, fastest to slowest repeat, do not overlap), then how many cells are which.
+fn versus(rows: &[RuntimeRow]) -> String {
+    let get = |p: &str, m: &str, t: &str| {
+        rows.iter()
+            .find(|r| r.program == p && r.mode == m && r.tool == t)
+    };
+    let mut progs: Vec<&str> = Vec::new();
+    for r in rows {
+        if !progs.contains(&r.program.as_str()) {
+            progs.push(&r.program);
+        }
+    }
+    let mut h = String::from(
+        "<h3>Ours against Binaryen 132 -O2, same run</h3>\n<p>Our median time over Binaryen's, \
+         and whether the difference is beyond the noise: <em>faster</em> or <em>slower</em> \
+         only when the two modules' ranges (fastest to slowest of their interleaved repeats, \
+         over every code layout) do not overlap. Binaryen's <code>-O2</code> also optimizes the \
+         program's own code, which ours leaves as clang made it.</p>\n\
+         <table><tr><th>program</th>",
+    );
+    for m in MODES {
+        let _ = write!(h, "<th>{m}</th>");
+    }
+    h.push_str("</tr>\n");
+    let mut counts = [[0usize; 3]; MODES.len()];
+    let mut slower = Vec::new();
+    for p in &progs {
+        let _ = write!(h, "<tr><td>{p}</td>");
+        for (i, m) in MODES.iter().enumerate() {
+            let (Some(o), Some(b)) = (get(p, m, "ours"), get(p, m, "binaryen-132")) else {
+                h.push_str("<td></td>");
+                continue;
+            };
+            let verdict = Verdict::of((o.ms_min, o.ms_max), (b.ms_min, b.ms_max));
+            let (word, k) = match verdict {
+                Verdict::Faster => ("faster", 0),
+                Verdict::WithinNoise => ("within noise", 1),
+                Verdict::Slower => ("slower", 2),
+            };
+            counts[i][k] += 1;
+            if verdict == Verdict::Slower {
+                slower.push(format!("{p} ({m})"));
+            }
+            let _ = write!(
+                h,
+                "<td>{:.2}x <small>{word}</small></td>",
+                o.ms_median / b.ms_median
+            );
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("<tr class=\"sum\"><td>faster / within noise / slower</td>");
+    for [f, n, s] in counts {
+        let _ = write!(h, "<td>{f} / {n} / {s}</td>");
+    }
+    h.push_str("</tr></table>\n");
+    let _ = writeln!(
+        h,
+        "<p>Slower than Binaryen 132 -O2 beyond the noise: {}.</p>",
+        if slower.is_empty() {
+            "none".to_string()
+        } else {
+            slower.join(", ")
+        }
+    );
+    h
+}
+
 /// Opens `index` in headless Chromium and fails unless it rendered and every image loaded.
 pub fn check_renders(index: &Path) -> Result<()> {
     let chromium = ["chromium", "/usr/bin/chromium"]
@@ -536,4 +608,40 @@ pub fn check_renders(index: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::tests::time;
+
+    /// Only ranges that do not overlap make a verdict; overlapping ones are within noise,
+    /// whichever median is lower.
+    #[test]
+    fn ours_against_binaryen_counts_only_differences_beyond_the_ranges() {
+        let rows = [
+            time("a", "worst", "ours", [14.0, 15.0, 16.0]),
+            time("a", "worst", "binaryen-132", [20.0, 21.0, 22.0]),
+            time("a", "list", "ours", [14.0, 16.0, 19.0]),
+            time("a", "list", "binaryen-132", [13.0, 15.0, 18.0]),
+            time("b", "worst", "ours", [30.0, 31.0, 33.0]),
+            time("b", "worst", "binaryen-132", [25.0, 26.0, 29.0]),
+            time("b", "worst", "binaryen-108", [10.0, 11.0, 12.0]),
+        ];
+        let h = versus(&rows);
+        let row = |p: &str| {
+            let start = h.find(&format!("<tr><td>{p}</td>")).unwrap();
+            h[start..start + h[start..].find("</tr>").unwrap()].to_string()
+        };
+        let a = row("a");
+        assert!(a.contains("0.71x <small>faster</small>"), "{a}");
+        assert!(a.contains("1.07x <small>within noise</small>"), "{a}");
+        let b = row("b");
+        assert!(b.contains("1.19x <small>slower</small>"), "{b}");
+        assert!(
+            h.contains("<td>1 / 0 / 1</td><td>0 / 1 / 0</td><td>0 / 0 / 0</td>"),
+            "{h}"
+        );
+        assert!(h.contains("beyond the noise: b (worst)."), "{h}");
+    }
 }
