@@ -297,12 +297,7 @@ pub fn page(
         Some(rows) => {
             figure(&mut h, "runtime", "Time of each pausable build relative to the normal build in the same run (median of interleaved runs in wasmtime through asyncify-host; env.pause never pauses).");
             figure(&mut h, "runtime-fuel", "The same as wasm operations executed (wasmtime fuel): deterministic, so it does not depend on the machine's noise.");
-            let mut progs: Vec<&str> = Vec::new();
-            for r in rows {
-                if !progs.contains(&r.program.as_str()) {
-                    progs.push(&r.program);
-                }
-            }
+            let progs = runtime_programs(rows);
             h.push_str("<table><tr><th>program (size)</th><th>normal ms</th>");
             for m in MODES {
                 for &t in &tools {
@@ -310,10 +305,7 @@ pub fn page(
                 }
             }
             h.push_str("</tr>\n");
-            let get = |p: &str, m: &str, t: &str| {
-                rows.iter()
-                    .find(|r| r.program == p && r.mode == m && r.tool == t)
-            };
+            let get = |p: &str, m: &str, t: &str| runtime_row(rows, p, m, t);
             for p in &progs {
                 let Some(n) = get(p, "normal", "clang") else {
                     continue;
@@ -474,20 +466,27 @@ pub fn page(
     Ok(h)
 }
 
-/// The table of our time against Binaryen 132 -O2's, per program and mode, from one run:
-/// the ratio of the two medians and whether the difference is beyond the noise (the two
-/// ranges, fastest to slowest repeat, do not overlap), then how many cells are which.
-fn versus(rows: &[RuntimeRow]) -> String {
-    let get = |p: &str, m: &str, t: &str| {
-        rows.iter()
-            .find(|r| r.program == p && r.mode == m && r.tool == t)
-    };
+/// The programs of a run-time table, in the order of the run.
+fn runtime_programs(rows: &[RuntimeRow]) -> Vec<&str> {
     let mut progs: Vec<&str> = Vec::new();
     for r in rows {
         if !progs.contains(&r.program.as_str()) {
             progs.push(&r.program);
         }
     }
+    progs
+}
+
+/// The run-time row of program `p` in mode `m` by tool `t`.
+fn runtime_row<'a>(rows: &'a [RuntimeRow], p: &str, m: &str, t: &str) -> Option<&'a RuntimeRow> {
+    rows.iter()
+        .find(|r| r.program == p && r.mode == m && r.tool == t)
+}
+
+/// The table of our time against Binaryen 132 -O2's, per program and mode, from one run:
+/// the ratio of the two medians and whether the difference is beyond the noise (the two
+/// ranges, fastest to slowest repeat, do not overlap), then how many cells are which.
+fn versus(rows: &[RuntimeRow]) -> String {
     let mut h = String::from(
         "<h3>Ours against Binaryen 132 -O2, same run</h3>\n<p>Our median time over Binaryen's, \
          and whether the difference is beyond the noise: <em>faster</em> or <em>slower</em> \
@@ -502,10 +501,13 @@ fn versus(rows: &[RuntimeRow]) -> String {
     h.push_str("</tr>\n");
     let mut counts = [[0usize; 3]; MODES.len()];
     let mut slower = Vec::new();
-    for p in &progs {
+    for p in runtime_programs(rows) {
         let _ = write!(h, "<tr><td>{p}</td>");
         for (i, m) in MODES.iter().enumerate() {
-            let (Some(o), Some(b)) = (get(p, m, "ours"), get(p, m, "binaryen-132")) else {
+            let (Some(o), Some(b)) = (
+                runtime_row(rows, p, m, "ours"),
+                runtime_row(rows, p, m, "binaryen-132"),
+            ) else {
                 h.push_str("<td></td>");
                 continue;
             };
