@@ -81,48 +81,31 @@ fn main() -> std::process::ExitCode {
 fn program_modules(args: &Args) -> Result<Vec<(String, PathBuf)>> {
     use asyncify_bench::{build, programs, tools};
     let manifest = programs::load(&programs::root().join("bench-programs/programs.toml"))?;
-    let mut picked = Vec::new();
-    for name in &args.programs {
-        let p = manifest.program.iter().find(|p| &p.name == name);
-        picked.push(
-            p.with_context(|| format!("--programs: no program `{name}`"))?
-                .clone(),
-        );
-    }
-    let mut modes = Vec::new();
-    for name in &args.modes {
-        let m = tools::MODES
-            .iter()
-            .find(|m| m.name == name && m.asyncify.is_some());
-        modes.push(*m.with_context(|| format!("--modes: no asyncified mode `{name}`"))?);
-    }
+    let picked = manifest.pick(&args.programs, "--programs")?;
+    let modes = args
+        .modes
+        .iter()
+        .map(|m| Ok((m.as_str(), tools::Flags::of_mode(m, "--modes")?)))
+        .collect::<Result<Vec<_>>>()?;
     let dir = programs::root().join("target/bench/time");
     std::fs::create_dir_all(&dir)?;
     let mut out = Vec::new();
     for (p, normal) in picked.iter().zip(build::build_all(&picked)?) {
         out.push((format!("{} normal", p.name), normal.clone()));
         let bytes = std::fs::read(&normal)?;
-        for mode in &modes {
-            let flags = mode.asyncify.expect("asyncified modes only");
-            let options = asyncify::Options {
-                imports: flags
-                    .imports
-                    .map(|l| l.split(',').map(String::from).collect()),
-                ignore_indirect: flags.ignore_indirect,
-                ..Default::default()
-            };
-            let ours = asyncify::transform(&bytes, &options)
+        for &(mode, flags) in &modes {
+            let ours = asyncify::transform(&bytes, &flags.options())
                 .with_context(|| format!("ours on {}", p.name))?;
-            let path = dir.join(format!("{}.{}.ours.wasm", p.name, mode.name));
+            let path = dir.join(format!("{}.{mode}.ours.wasm", p.name));
             std::fs::write(&path, ours.wasm)?;
-            out.push((format!("{} {} ours", p.name, mode.name), path));
+            out.push((format!("{} {mode} ours", p.name), path));
             for version in [108, 132] {
                 let tool = tools::Tool::Binaryen {
                     version,
                     optimize: true,
                 };
                 let path = tools::transform_cached(&tool, &normal, flags)?;
-                out.push((format!("{} {} {}", p.name, mode.name, tool.label()), path));
+                out.push((format!("{} {mode} {}", p.name, tool.label()), path));
             }
         }
     }

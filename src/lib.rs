@@ -9,6 +9,7 @@
 //! - `report`: charts and `index.html` from the CSVs;
 //! - `compare OLD NEW`: what changed between two report folders.
 
+pub mod breakdown;
 pub mod build;
 pub mod compare;
 pub mod html;

@@ -98,20 +98,21 @@ fn real_main(args: Args) -> Result<()> {
         );
     }
     let manifest = programs::load(&manifest_path)?;
-    let mut programs = manifest.program;
     // The switch stage's experiment is fannkuch's, whatever --only says.
-    let fannkuch = programs.iter().find(|p| p.name == "fannkuch").cloned();
+    let fannkuch = manifest
+        .program
+        .iter()
+        .find(|p| p.name == "fannkuch")
+        .cloned();
     let fannkuch = || fannkuch.clone().context("programs.toml has no fannkuch");
-    if let Some(only) = &only {
-        for name in only {
-            if !programs.iter().any(|p| &p.name == name) {
-                bail!("--only: no program `{name}` in programs.toml");
-            }
-        }
-        programs.retain(|p| only.contains(&p.name));
-    } else if !full {
-        programs.retain(|p| p.quick);
-    }
+    let programs = match &only {
+        Some(only) => manifest.pick(only, "--only")?,
+        None => manifest
+            .program
+            .into_iter()
+            .filter(|p| full || p.quick)
+            .collect(),
+    };
     let measure = Run {
         programs: &programs,
         tools: &tools,

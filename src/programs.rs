@@ -11,6 +11,20 @@ pub struct Manifest {
     pub program: Vec<Program>,
 }
 
+impl Manifest {
+    /// The programs called `names`, in that order (`what` names the option they came from).
+    pub fn pick(&self, names: &[String], what: &str) -> Result<Vec<Program>> {
+        names
+            .iter()
+            .map(|name| {
+                let p = self.program.iter().find(|p| &p.name == name);
+                p.cloned()
+                    .with_context(|| format!("{what}: no program `{name}` in programs.toml"))
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Deserialize, Clone)]
 pub struct Program {
     pub name: String,
@@ -80,4 +94,22 @@ pub fn load(path: &Path) -> Result<Manifest> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid program list", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{load, root};
+
+    #[test]
+    fn picks_programs_by_name_in_the_order_asked_and_names_an_unknown_one() {
+        let manifest = load(&root().join("bench-programs/programs.toml")).unwrap();
+        let names = ["life".to_string(), "primes".to_string()];
+        let picked = manifest.pick(&names, "--only").unwrap();
+        assert_eq!(
+            picked.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            ["life", "primes"]
+        );
+        let e = manifest.pick(&["lfe".into()], "--only").unwrap_err();
+        assert_eq!(e.to_string(), "--only: no program `lfe` in programs.toml");
+    }
 }

@@ -32,6 +32,25 @@ pub struct Flags {
 }
 
 impl Flags {
+    /// Our library's options for this mode (what the suite passes our CLI as flags).
+    pub fn options(self) -> asyncify::Options {
+        asyncify::Options {
+            imports: self
+                .imports
+                .map(|l| l.split(',').map(String::from).collect()),
+            ignore_indirect: self.ignore_indirect,
+            ..Default::default()
+        }
+    }
+
+    /// The asyncified mode called `name` (`what` names the option it came from).
+    pub fn of_mode(name: &str, what: &str) -> anyhow::Result<Flags> {
+        MODES
+            .iter()
+            .find_map(|m| m.asyncify.filter(|_| m.name == name))
+            .ok_or_else(|| anyhow::anyhow!("{what}: no asyncified mode `{name}`"))
+    }
+
     /// The import calls that may pause in this mode: what a checked run pauses at.
     pub fn pause(self) -> asyncify_host::check::Pause {
         use asyncify_host::check::Pause;
