@@ -73,7 +73,7 @@ macro_rules! fixture_tests {
 
 fixture_tests!(
     loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref, dispatch,
-    params, frames
+    params, frames, division
 );
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
@@ -94,8 +94,8 @@ fn all_fixtures_are_listed() {
     assert_eq!(
         names,
         [
-            "branches", "call_ref", "calls", "coalesce", "dispatch", "frames", "indirect", "loops",
-            "masked", "operands", "params", "stack", "types"
+            "branches", "call_ref", "calls", "coalesce", "dispatch", "division", "frames",
+            "indirect", "loops", "masked", "operands", "params", "stack", "types"
         ]
     );
 }
@@ -382,6 +382,16 @@ fn printed_with_names(name: &str) -> String {
     wasmprinter::print_bytes(out.unwrap().wasm).unwrap()
 }
 
+/// The text of function `$name` in `printed` (from `printed_with_names`).
+fn function_named(printed: &str, name: &str) -> String {
+    let header = format!(" ${name} ");
+    printed
+        .split("(func")
+        .find(|f| f.starts_with(&header))
+        .unwrap_or_else(|| panic!("no function {name}:\n{printed}"))
+        .to_string()
+}
+
 /// `dispatch.wat`'s `interp`: a rewind's table branches to the latest point before its site,
 /// past the code its case runs first (`land_after_prefixes` in `instrument/skip.rs`), so no
 /// rewind passes over that code and its guards become plain code. The guards left are the two
@@ -403,14 +413,7 @@ fn a_rewind_lands_after_what_its_case_runs_first() {
 #[test]
 fn an_if_every_rewind_enters_tests_only_the_state() {
     let printed = printed_with_names("branches.wat");
-    let func = |name: &str| {
-        let header = format!(" ${name} ");
-        printed
-            .split("(func")
-            .find(|f| f.starts_with(&header))
-            .unwrap_or_else(|| panic!("no function {name}:\n{printed}"))
-            .to_string()
-    };
+    let func = |name: &str| function_named(&printed, name);
     let short = |f: &str| {
         let lines: Vec<&str> = f.lines().map(str::trim).collect();
         (lines.windows(2))
@@ -424,6 +427,18 @@ fn an_if_every_rewind_enters_tests_only_the_state() {
     let arms = func("arms");
     assert_eq!(short(&arms), 0, "{arms}");
     assert!(arms.contains("select"), "{arms}");
+}
+
+/// `division.wat`'s `every`: `i % 60 == 0` cannot trap, so the rewind evaluates it again
+/// instead of a guard keeping it in a local; the arm choice takes it as it is.
+#[test]
+fn a_division_by_a_constant_needs_no_guard() {
+    let every = function_named(&printed_with_names("division.wat"), "every");
+    let lines: Vec<&str> = every.lines().map(str::trim).collect();
+    let direct = |w: &[&str]| {
+        w[..3] == ["i32.const 60", "i32.rem_u", "i32.eqz"] && w[3].starts_with("global.get")
+    };
+    assert!(lines.windows(4).any(direct), "{every}");
 }
 
 /// Per function body of `wasm`: how many `block`s nothing branches to.

@@ -291,9 +291,14 @@ impl Flow<'_> {
     }
 
     fn plain(&mut self, st: &mut SeqState, instr: Instr, loc: InstrLocId) -> Result<(), Error> {
-        let eff = self.effect(st, &instr)?;
+        let mut eff = self.effect(st, &instr)?;
         self.materialize(st, eff.pops);
         self.pop(st, eff.pops);
+        if let Instr::Binop(b) = &instr {
+            // The top of the stack is what the last instruction pushed, if that was a constant.
+            let last = st.target.code.last().map(|(i, _)| i);
+            eff.pure = !super::ops::binop_can_trap_after(b.op, last);
+        }
         st.target.code.push((instr, loc));
         st.target.impure |= !eff.pure;
         if eff.ends {
@@ -558,9 +563,10 @@ impl Flow<'_> {
     /// the stack is paused (a runtime moves the stack pointer global, another coroutine writes
     /// memory), so such operands travel through saved locals instead.
     fn recomputable(&self, code: &[(Instr, InstrLocId)]) -> bool {
-        code.iter().all(|(i, _)| match i {
+        let before = |k: usize| k.checked_sub(1).map(|j| &code[j].0);
+        code.iter().enumerate().all(|(k, (i, _))| match i {
             Instr::LocalGet(_) | Instr::Const(_) | Instr::Drop(_) => true,
-            Instr::Binop(b) => !super::ops::binop_can_trap(b.op),
+            Instr::Binop(b) => !super::ops::binop_can_trap_after(b.op, before(k)),
             Instr::Unop(u) => !super::ops::unop_can_trap(u.op),
             Instr::Select(_) | Instr::TernOp(_) | Instr::V128Bitselect(_) => true,
             Instr::I8x16Swizzle(_) | Instr::I8x16Shuffle(_) => true,
