@@ -89,7 +89,7 @@ fn run(args: Args) -> Result<()> {
         println!("  without the {n}: {:.4}", geomean(&|b| b.parts()[k].1));
     }
     println!(
-        "  without the whole rewind path (site tests, guards, arm choices, restore tests): {:.4}",
+        "  without the whole rewind path (site tests, guards, arm choices, restore tests, result stores): {:.4}",
         geomean(&|b| b.rewind_path() as i64)
     );
     Ok(())

@@ -5,7 +5,7 @@
 //! It reads our output only (Binaryen's shapes differ) and finds our constructs by their
 //! shapes, with exact byte lengths from the operators' offsets:
 //! - *unwind checks*: `i32.const K; global.get $state; br_if; drop` after each call that may
-//!   pause;
+//!   pause (7 bytes while `K` < 64);
 //! - *site tests*: `i32.const K; global.get $target; i32.ge_u; if ... end` around a site that
 //!   a rewind may pass over;
 //! - *guards*: `global.get $normal; if ... end` around code a rewind must skip (an `else`
@@ -15,11 +15,11 @@
 //! - *restore tests*: `global.get $state; if ... end` at a function's entry or a site's arm;
 //! - *result stores*: `local.get x; global.get $normal; select; local.set x`;
 //! - *frames*: the frame's address (`call` of a runtime helper; `local.set`/`local.tee` of
-//!   it), the loads and stores through it, and calls of the save helpers with their
-//!   arguments;
+//!   it), the loads and stores through it (restores and inline saves), and calls of the save
+//!   helpers with their arguments;
 //! - *runtime*: the `asyncify_*` exports and the helpers (every function that reads or
 //!   writes `$data`, the unwind buffer's address);
-//! - *locals*: the growth of the local declarations;
+//! - *locals*: the growth of the local declarations (new functions' included);
 //! - *other*: the rest (save blocks, rewind dispatches, zeros on skipping paths, ...).
 //!
 //! The globals are found from the exports: `asyncify_start_rewind` sets `$state`, `$normal`
@@ -78,10 +78,10 @@ impl Breakdown {
         out
     }
 
-    /// The bytes a rewind spends on finding its way back to the paused call: site tests,
-    /// guards, arm choices and restore tests.
+    /// The bytes a rewind spends on finding its way back to the paused call and passing
+    /// over code: site tests, guards, arm choices, restore tests and result stores.
     pub fn rewind_path(&self) -> u64 {
-        self.site_tests + self.guards + self.arm_choices + self.restore_tests
+        self.site_tests + self.guards + self.arm_choices + self.restore_tests + self.result_stores
     }
 }
 
@@ -100,7 +100,8 @@ struct Func<'a> {
 
 struct Parsed<'a> {
     imported: u32,
-    params: Vec<usize>,
+    /// Per type: how many parameters and results.
+    params: Vec<(usize, usize)>,
     funcs: Vec<Func<'a>>,
     exports: Vec<(String, u32)>,
 }
@@ -118,11 +119,13 @@ fn parse(wasm: &[u8]) -> Result<Parsed<'_>> {
             Payload::TypeSection(s) => {
                 for group in s {
                     for t in group?.types() {
-                        let params = match &t.composite_type.inner {
-                            wasmparser::CompositeInnerType::Func(f) => f.params().len(),
-                            _ => 0,
+                        let arity = match &t.composite_type.inner {
+                            wasmparser::CompositeInnerType::Func(f) => {
+                                (f.params().len(), f.results().len())
+                            }
+                            _ => (0, 0),
                         };
-                        p.params.push(params);
+                        p.params.push(arity);
                     }
                 }
             }
@@ -372,34 +375,51 @@ fn classify(f: &Func, g: &Globals, runtime: &HashSet<u32>, p: &Parsed, b: &mut B
             {
                 // `local.get x; global.get $normal; select; local.set x`.
                 let before = usize::from(i > 0 && matches!(at(i - 1), Some(O::LocalGet { .. })));
-                let after = usize::from(matches!(at(i + 2), Some(O::LocalSet { .. })));
+                let after = usize::from(matches!(
+                    at(i + 2),
+                    Some(O::LocalSet { .. } | O::LocalTee { .. })
+                ));
                 b.result_stores += len(i - before..i + 2 + after);
                 i + 2 + after
             }
             O::Call { function_index } if runtime.contains(function_index) => {
                 // A helper's call with its arguments (constants and locals just before it),
-                // and where it puts the frame's address.
-                let params = usize::try_from(*function_index - p.imported)
+                // where it puts the frame's address, and the first access through it.
+                let (params, results) = usize::try_from(*function_index - p.imported)
                     .ok()
                     .and_then(|d| p.funcs.get(d))
-                    .map_or(0, |h| p.params[h.ty as usize]);
+                    .map_or((0, 0), |h| p.params[h.ty as usize]);
                 let mut s = i;
                 while s > 0
                     && i - s < params
-                    && matches!(at(s - 1), Some(O::LocalGet { .. } | O::I32Const { .. }))
+                    && matches!(
+                        at(s - 1),
+                        Some(O::LocalGet { .. } | O::I32Const { .. } | O::I64Const { .. })
+                    )
                 {
                     s -= 1;
                 }
                 let mut e = i + 1;
+                let mut on_stack = results == 1;
                 if let Some(O::LocalSet { local_index } | O::LocalTee { local_index }) = at(e) {
                     frame_locals.insert(*local_index);
+                    on_stack &= matches!(at(e), Some(O::LocalTee { .. }));
                     e += 1;
+                }
+                if on_stack {
+                    e = frame_access(ops, e - 1).unwrap_or(e);
                 }
                 b.frames += len(s..e);
                 e
             }
             O::LocalGet { local_index } if frame_locals.contains(local_index) => {
-                frame_access(ops, i, b)
+                match frame_access(ops, i) {
+                    Some(e) => {
+                        b.frames += len(i..e);
+                        e
+                    }
+                    None => i + 1,
+                }
             }
             O::Else => {
                 if let Some(slot) = stack.last().and_then(|p| part_slot(b, *p)) {
@@ -413,8 +433,17 @@ fn classify(f: &Func, g: &Globals, runtime: &HashSet<u32>, p: &Parsed, b: &mut B
                 }
                 i + 1
             }
-            O::Block { .. } | O::Loop { .. } | O::If { .. } | O::TryTable { .. } => {
+            O::Block { .. }
+            | O::Loop { .. }
+            | O::If { .. }
+            | O::Try { .. }
+            | O::TryTable { .. } => {
                 stack.push(Part::Other);
+                i + 1
+            }
+            O::Delegate { .. } => {
+                // Ends a `try` as its `end` would.
+                stack.pop();
                 i + 1
             }
             _ => i + 1,
@@ -433,51 +462,49 @@ fn part_slot(b: &mut Breakdown, part: Part) -> Option<&mut u64> {
     }
 }
 
-/// `local.get $frame; T.load; local.set x` (or `global.set`), or `local.get $frame;
-/// local.get x; T.store`: a frame slot's restore or save. Returns the index after it.
-fn frame_access(ops: &[Op], i: usize, b: &mut Breakdown) -> usize {
+/// A frame slot's restore or save through the address the op at `a` leaves on the stack
+/// (`local.get $frame`, or the `call`/`local.tee` that made it): `T.load` then `local.set`,
+/// `local.tee` or `global.set`, or a value (`local.get`, a constant) then `T.store`. The index
+/// after it, if one follows.
+fn frame_access(ops: &[Op], a: usize) -> Option<usize> {
     use Operator as O;
-    let is_load = |op: &O| {
-        matches!(
-            op,
-            O::I32Load { .. }
+    let at = |i: usize| ops.get(i).map(|o| &o.op);
+    match (at(a + 1), at(a + 2)) {
+        (
+            Some(
+                O::I32Load { .. }
                 | O::I64Load { .. }
                 | O::F32Load { .. }
                 | O::F64Load { .. }
-                | O::V128Load { .. }
-        )
-    };
-    let is_store = |op: &O| {
-        matches!(
-            op,
-            O::I32Store { .. }
+                | O::V128Load { .. },
+            ),
+            next,
+        ) => Some(
+            a + 2
+                + usize::from(matches!(
+                    next,
+                    Some(O::LocalSet { .. } | O::LocalTee { .. } | O::GlobalSet { .. })
+                )),
+        ),
+        (
+            Some(
+                O::LocalGet { .. }
+                | O::I32Const { .. }
+                | O::I64Const { .. }
+                | O::F32Const { .. }
+                | O::F64Const { .. },
+            ),
+            Some(
+                O::I32Store { .. }
                 | O::I64Store { .. }
                 | O::F32Store { .. }
                 | O::F64Store { .. }
-                | O::V128Store { .. }
-        )
-    };
-    let at = |i: usize| ops.get(i).map(|o| &o.op);
-    let len = |r: std::ops::Range<usize>| ops[r].iter().map(|o| o.len).sum::<u64>();
-    match (at(i + 1), at(i + 2)) {
-        (Some(l), _) if is_load(l) => {
-            let end = i
-                + 2
-                + usize::from(matches!(
-                    at(i + 2),
-                    Some(O::LocalSet { .. } | O::GlobalSet { .. })
-                ));
-            b.frames += len(i..end);
-            end
-        }
-        (Some(O::LocalGet { .. } | O::I32Const { .. }), Some(s)) if is_store(s) => {
-            b.frames += len(i..i + 3);
-            i + 3
-        }
-        _ => i + 1,
+                | O::V128Store { .. },
+            ),
+        ) => Some(a + 3),
+        _ => None,
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::breakdown;

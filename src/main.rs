@@ -105,14 +105,16 @@ fn real_main(args: Args) -> Result<()> {
         .find(|p| p.name == "fannkuch")
         .cloned();
     let fannkuch = || fannkuch.clone().context("programs.toml has no fannkuch");
-    let programs = match &only {
-        Some(only) => manifest.pick(only, "--only")?,
-        None => manifest
-            .program
-            .into_iter()
-            .filter(|p| full || p.quick)
-            .collect(),
-    };
+    if let Some(only) = &only {
+        manifest.pick(only, "--only")?; // every name is a program
+    }
+    // In programs.toml's order, each once.
+    let programs: Vec<_> = (manifest.program.into_iter())
+        .filter(|p| match &only {
+            Some(only) => only.contains(&p.name),
+            None => full || p.quick,
+        })
+        .collect();
     let measure = Run {
         programs: &programs,
         tools: &tools,

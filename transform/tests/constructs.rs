@@ -430,15 +430,25 @@ fn an_if_every_rewind_enters_tests_only_the_state() {
 }
 
 /// `division.wat`'s `every`: `i % 60 == 0` cannot trap, so the rewind evaluates it again
-/// instead of a guard keeping it in a local; the arm choice takes it as it is.
+/// instead of a guard keeping it in a local; the arm choice takes it as it is. By -1 it can.
 #[test]
 fn a_division_by_a_constant_needs_no_guard() {
-    let every = function_named(&printed_with_names("division.wat"), "every");
+    let printed = printed_with_names("division.wat");
+    let every = function_named(&printed, "every");
     let lines: Vec<&str> = every.lines().map(str::trim).collect();
     let direct = |w: &[&str]| {
         w[..3] == ["i32.const 60", "i32.rem_u", "i32.eqz"] && w[3].starts_with("global.get")
     };
     assert!(lines.windows(4).any(direct), "{every}");
+    // In `signed`, a division by -1 can trap (MIN / -1): the call's operand is computed once,
+    // in a guard, into a local the rewind restores, not evaluated again at the call.
+    let signed = function_named(&printed, "signed");
+    let lines: Vec<&str> = signed.lines().map(str::trim).collect();
+    let temp = |w: &[&str]| {
+        w[..3] == ["i32.const -1", "i32.div_s", "i64.extend_i32_s"]
+            && (w[3].starts_with("local.set") || w[3].starts_with("local.tee"))
+    };
+    assert!(lines.windows(4).any(temp), "{signed}");
 }
 
 /// Per function body of `wasm`: how many `block`s nothing branches to.

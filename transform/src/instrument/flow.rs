@@ -297,7 +297,7 @@ impl Flow<'_> {
         if let Instr::Binop(b) = &instr {
             // The top of the stack is what the last instruction pushed, if that was a constant.
             let last = st.target.code.last().map(|(i, _)| i);
-            eff.pure = !super::ops::binop_can_trap_after(b.op, last);
+            eff.pure = !super::stack::binop_can_trap_after(b.op, last);
         }
         st.target.code.push((instr, loc));
         st.target.impure |= !eff.pure;
@@ -566,7 +566,7 @@ impl Flow<'_> {
         let before = |k: usize| k.checked_sub(1).map(|j| &code[j].0);
         code.iter().enumerate().all(|(k, (i, _))| match i {
             Instr::LocalGet(_) | Instr::Const(_) | Instr::Drop(_) => true,
-            Instr::Binop(b) => !super::ops::binop_can_trap_after(b.op, before(k)),
+            Instr::Binop(b) => !super::stack::binop_can_trap_after(b.op, before(k)),
             Instr::Unop(u) => !super::ops::unop_can_trap(u.op),
             Instr::Select(_) | Instr::TernOp(_) | Instr::V128Bitselect(_) => true,
             Instr::I8x16Swizzle(_) | Instr::I8x16Shuffle(_) => true,

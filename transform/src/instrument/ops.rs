@@ -1,6 +1,6 @@
 // Generated from walrus 0.28's operator enums by naming convention (the result type is the
 // operator's prefix, comparisons and tests give i32). Regenerate when walrus changes.
-use walrus::ir::{BinaryOp, Const, Instr, UnaryOp, Value};
+use walrus::ir::{BinaryOp, UnaryOp};
 use walrus::ValType;
 
 pub fn binop_result(op: BinaryOp) -> ValType {
@@ -314,28 +314,6 @@ pub fn binop_can_trap(op: BinaryOp) -> bool {
     )
 }
 
-/// Whether `op` can trap when `divisor` pushed its right operand (the instruction just
-/// before it, when known). A division or remainder by a constant traps only when the constant
-/// is zero, or -1 for a signed division (of the minimum value); clang leaves `x % 60` as an
-/// `i32.rem_u` by 60, which then needs no guard around it.
-pub fn binop_can_trap_after(op: BinaryOp, divisor: Option<&Instr>) -> bool {
-    use BinaryOp::*;
-    let d = match divisor {
-        Some(Instr::Const(Const {
-            value: Value::I32(v),
-        })) => Some(i64::from(*v)),
-        Some(Instr::Const(Const {
-            value: Value::I64(v),
-        })) => Some(*v),
-        _ => None,
-    };
-    match (op, d) {
-        (I32DivU | I32RemU | I32RemS | I64DivU | I64RemU | I64RemS, Some(d)) => d == 0,
-        (I32DivS | I64DivS, Some(d)) => d == 0 || d == -1,
-        _ => binop_can_trap(op),
-    }
-}
-
 /// The non-saturating float-to-int truncations trap on NaN and overflow.
 pub fn unop_can_trap(op: UnaryOp) -> bool {
     use UnaryOp::*;
@@ -350,32 +328,4 @@ pub fn unop_can_trap(op: UnaryOp) -> bool {
             | I64TruncSF64
             | I64TruncUF64
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::binop_can_trap_after;
-    use walrus::ir::{BinaryOp::*, Const, Instr, LocalGet, Value};
-
-    #[test]
-    fn division_by_a_constant_traps_only_by_zero_or_signed_by_minus_one() {
-        let c = |value| Instr::Const(Const { value });
-        let traps = |op, divisor: Instr| binop_can_trap_after(op, Some(&divisor));
-        assert!(!traps(I32RemU, c(Value::I32(60))));
-        assert!(!traps(I64DivU, c(Value::I64(-1))));
-        assert!(!traps(I32DivS, c(Value::I32(7))));
-        assert!(
-            !traps(I32RemS, c(Value::I32(-1))),
-            "rem_s by -1 is 0 in wasm"
-        );
-        assert!(traps(I32DivS, c(Value::I32(-1))), "MIN / -1 overflows");
-        assert!(traps(I64DivS, c(Value::I64(-1))));
-        assert!(traps(I32DivU, c(Value::I32(0))));
-        assert!(traps(I64RemS, c(Value::I64(0))));
-        let mut locals = walrus::ModuleLocals::default();
-        let local = locals.add(walrus::ValType::I32);
-        assert!(traps(I32DivU, Instr::LocalGet(LocalGet { local })));
-        assert!(binop_can_trap_after(I32RemU, None));
-        assert!(!binop_can_trap_after(I32Add, None));
-    }
 }
