@@ -46,9 +46,8 @@ pub struct Breakdown {
     pub frames: u64,
     pub runtime: u64,
     pub locals: u64,
-    /// How many unwind checks (one per call that may pause) and guards.
+    /// How many unwind checks (one per call that may pause).
     pub sites: u64,
-    pub guard_count: u64,
 }
 
 impl Breakdown {
@@ -101,7 +100,7 @@ struct Func<'a> {
 struct Parsed<'a> {
     imported: u32,
     /// Per type: how many parameters and results.
-    params: Vec<(usize, usize)>,
+    arity: Vec<(usize, usize)>,
     funcs: Vec<Func<'a>>,
     exports: Vec<(String, u32)>,
 }
@@ -109,7 +108,7 @@ struct Parsed<'a> {
 fn parse(wasm: &[u8]) -> Result<Parsed<'_>> {
     let mut p = Parsed {
         imported: 0,
-        params: Vec::new(),
+        arity: Vec::new(),
         funcs: Vec::new(),
         exports: Vec::new(),
     };
@@ -125,7 +124,7 @@ fn parse(wasm: &[u8]) -> Result<Parsed<'_>> {
                             }
                             _ => (0, 0),
                         };
-                        p.params.push(arity);
+                        p.arity.push(arity);
                     }
                 }
             }
@@ -322,28 +321,21 @@ fn classify(f: &Func, g: &Globals, runtime: &HashSet<u32>, p: &Parsed, b: &mut B
                 stack.push(Part::SiteTest);
                 i + 4
             }
-            O::GlobalGet { global_index }
-                if *global_index == g.normal && matches!(at(i + 1), Some(O::If { .. })) =>
-            {
-                b.guard_count += 1;
+            _ if get(i, g.normal) && matches!(at(i + 1), Some(O::If { .. })) => {
                 b.guards += len(i..i + 2);
                 stack.push(Part::Guard);
                 i + 2
             }
-            O::GlobalGet { global_index }
-                if *global_index == g.state && matches!(at(i + 1), Some(O::If { .. })) =>
-            {
+            _ if get(i, g.state) && matches!(at(i + 1), Some(O::If { .. })) => {
                 b.restore_tests += len(i..i + 2);
                 stack.push(Part::RestoreTest);
                 i + 2
             }
-            O::GlobalGet { global_index }
-                if *global_index == g.state && matches!(at(i + 1), Some(O::I32Or)) =>
-            {
+            _ if get(i, g.state) && matches!(at(i + 1), Some(O::I32Or)) => {
                 b.arm_choices += len(i..i + 2);
                 i + 2
             }
-            O::GlobalGet { global_index } if *global_index == g.target => {
+            _ if get(i, g.target) => {
                 // A comparison of the rewind target, then `global.get $normal; select`.
                 let mut j = i + 1;
                 while matches!(
@@ -370,9 +362,7 @@ fn classify(f: &Func, g: &Globals, runtime: &HashSet<u32>, p: &Parsed, b: &mut B
                     i + 1
                 }
             }
-            O::GlobalGet { global_index }
-                if *global_index == g.normal && matches!(at(i + 1), Some(O::Select)) =>
-            {
+            _ if get(i, g.normal) && matches!(at(i + 1), Some(O::Select)) => {
                 // `local.get x; global.get $normal; select; local.set x`.
                 let before = usize::from(i > 0 && matches!(at(i - 1), Some(O::LocalGet { .. })));
                 let after = usize::from(matches!(
@@ -388,7 +378,7 @@ fn classify(f: &Func, g: &Globals, runtime: &HashSet<u32>, p: &Parsed, b: &mut B
                 let (params, results) = usize::try_from(*function_index - p.imported)
                     .ok()
                     .and_then(|d| p.funcs.get(d))
-                    .map_or((0, 0), |h| p.params[h.ty as usize]);
+                    .map_or((0, 0), |h| p.arity[h.ty as usize]);
                 let mut s = i;
                 while s > 0
                     && i - s < params
@@ -505,6 +495,7 @@ fn frame_access(ops: &[Op], a: usize) -> Option<usize> {
         _ => None,
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::breakdown;
