@@ -73,7 +73,7 @@ macro_rules! fixture_tests {
 
 fixture_tests!(
     loops, branches, stack, types, calls, masked, operands, coalesce, indirect, call_ref, dispatch,
-    params, frames, division
+    params, frames, division, phi
 );
 
 /// Every fixture in the folder is listed above (a new file cannot be silently skipped).
@@ -95,7 +95,7 @@ fn all_fixtures_are_listed() {
         names,
         [
             "branches", "call_ref", "calls", "coalesce", "dispatch", "division", "frames",
-            "indirect", "loops", "masked", "operands", "params", "stack", "types"
+            "indirect", "loops", "masked", "operands", "params", "phi", "stack", "types"
         ]
     );
 }
@@ -449,6 +449,19 @@ fn a_division_by_a_constant_needs_no_guard() {
             && (w[3].starts_with("local.set") || w[3].starts_with("local.tee"))
     };
     assert!(lines.windows(4).any(temp), "{signed}");
+}
+
+#[test]
+fn a_value_moved_through_a_local_to_the_next_instruction_stays_on_the_stack() {
+    let printed = printed_with_names("phi.wat");
+    let phi = function_named(&printed, "phi");
+    let lines: Vec<&str> = phi.lines().map(str::trim).collect();
+    // The block's result goes straight into the add: no `local.set` and `local.get` (nor a
+    // `local.tee` that nothing reads) between them.
+    let direct = |w: &[&str]| {
+        w[0] == "end" && w[1].starts_with("local.get") && w[2..] == ["i64.extend_i32_u", "i64.add"]
+    };
+    assert!(lines.windows(4).any(direct), "{phi}");
 }
 
 /// Per function body of `wasm`: how many `block`s nothing branches to.

@@ -424,6 +424,9 @@ fn or_into(dst: &mut [u64], src: &[u64]) {
 /// kept the counter in memory inside the loop: 1.46x normal, 0.93x once split and merged
 /// again by `coalesce` (which follows the normal state's paths). Sizes moved by less than
 /// 0.2% (`docs/transform.md` has the measurements).
+///
+/// A web that only moves a value from the stack to the next instruction (`stack_pairs`)
+/// gets no local: its `local.set` and `local.get` are removed.
 pub(crate) fn split_webs(
     func: &mut LocalFunction,
     locals: &mut walrus::ModuleLocals,
@@ -525,6 +528,10 @@ pub(crate) fn split_webs(
             kept[x] = true;
         }
     }
+    let roots: Vec<u32> = (web_of_place.iter())
+        .map(|w| find(&mut parent, *w))
+        .collect();
+    let gone = stack_pairs(&s, &roots, n);
     let mut renames = Vec::with_capacity(s.l.places.len());
     let mut place = 0;
     for op in ops {
@@ -532,7 +539,11 @@ pub(crate) fn split_webs(
             Op::Use(x) | Op::Def(x) => *x as usize,
             _ => continue,
         };
-        let root = find(&mut parent, web_of_place[place]);
+        let root = roots[place];
+        if gone.contains(&root) {
+            place += 1;
+            continue;
+        }
         let original = s.l.locals[x];
         let local = *local_of_web.entry(root).or_insert_with(|| {
             if !kept[x] {
@@ -558,6 +569,10 @@ pub(crate) fn split_webs(
             renames.push((seq, i - n, local));
         }
     }
+    let mut removals: Vec<(InstrSeqId, usize)> = (roots.iter().enumerate())
+        .filter(|(_, r)| gone.contains(r))
+        .map(|(place, _)| s.l.places[place])
+        .collect();
     drop(s);
     for (seq, i, local) in renames {
         match &mut func.block_mut(seq).instrs[i].0 {
@@ -567,6 +582,61 @@ pub(crate) fn split_webs(
             _ => unreachable!("places name local accesses"),
         }
     }
+    // Last index first, so that the indices still to remove stay valid.
+    removals.sort_unstable_by_key(|r| std::cmp::Reverse(r.1));
+    for (seq, i) in removals {
+        func.block_mut(seq).instrs.remove(i);
+    }
+}
+
+/// The webs that are one `local.set` and one `local.get` of its value right after it: the
+/// value can stay on the stack. Such a pair is a compiler's φ: LLVM gave the value a local
+/// shared with the loop's other values of that variable (in `ifs`, the sum after the
+/// branches, `local.set 7; local.get 7`), and once the web is a local of its own the two
+/// instructions only move the value out of the stack and back. Both go (the web's local is
+/// never written, and it is not read). A conditional store (`x = state == normal ? v : x`)
+/// stays: it reads the old value of its local.
+fn stack_pairs(s: &Solved, roots: &[u32], n: usize) -> HashSet<u32> {
+    if s.l.opaque {
+        return HashSet::new();
+    }
+    // Per web: its places, or None once it has more than a set and a get (or an entry value).
+    let mut webs: HashMap<u32, Option<Vec<usize>>> = HashMap::new();
+    let mut place = 0;
+    for op in &s.l.ops {
+        if !matches!(op, Op::Use(_) | Op::Def(_)) {
+            continue;
+        }
+        let entry = webs.entry(roots[place]).or_insert_with(|| Some(Vec::new()));
+        if let Some(v) = entry {
+            v.push(place);
+            if v.len() > 2 {
+                *entry = None;
+            }
+        }
+        place += 1;
+    }
+    let func = s.l.func;
+    (webs.into_iter())
+        // A web's root is its smallest id: below `n` when it holds a local's incoming value
+        // (zero, or an argument), written outside the body.
+        .filter(|(root, _)| *root as usize >= n)
+        .filter_map(|(root, places)| {
+            let [def, get] = places?[..] else {
+                return None;
+            };
+            let ((seq, i), (seq2, j)) = (s.l.places[def], s.l.places[get]);
+            let instrs = &func.block(seq).instrs;
+            let (Instr::LocalSet(set), Instr::LocalGet(g)) = (&instrs[i].0, &instrs.get(j)?.0)
+            else {
+                return None;
+            };
+            let store = i >= super::CONDITIONAL_STORE_LEN
+                && s.l
+                    .is_conditional_store(instrs, i - super::CONDITIONAL_STORE_LEN, set.local);
+            (seq == seq2 && j == i + 1 && g.local == set.local && !store).then_some(root)
+        })
+        .collect()
 }
 
 fn copy_label(cur: &mut [u64], at_label: &[Vec<u64>], t: u32) {
