@@ -533,6 +533,7 @@ pub(crate) fn split_webs(
         .collect();
     let gone = stack_pairs(&s, &roots, n);
     let mut renames = Vec::with_capacity(s.l.places.len());
+    let mut removals: Vec<(InstrSeqId, usize)> = Vec::new();
     let mut place = 0;
     for op in ops {
         let x = match op {
@@ -541,6 +542,7 @@ pub(crate) fn split_webs(
         };
         let root = roots[place];
         if gone.contains(&root) {
+            removals.push(s.l.places[place]);
             place += 1;
             continue;
         }
@@ -569,10 +571,6 @@ pub(crate) fn split_webs(
             renames.push((seq, i - n, local));
         }
     }
-    let mut removals: Vec<(InstrSeqId, usize)> = (roots.iter().enumerate())
-        .filter(|(_, r)| gone.contains(r))
-        .map(|(place, _)| s.l.places[place])
-        .collect();
     drop(s);
     for (seq, i, local) in renames {
         match &mut func.block_mut(seq).instrs[i].0 {
