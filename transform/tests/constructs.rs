@@ -414,12 +414,7 @@ fn a_rewind_lands_after_what_its_case_runs_first() {
 fn an_if_every_rewind_enters_tests_only_the_state() {
     let printed = printed_with_names("branches.wat");
     let func = |name: &str| function_named(&printed, name);
-    let short = |f: &str| {
-        let lines: Vec<&str> = f.lines().map(str::trim).collect();
-        (lines.windows(2))
-            .filter(|w| w == &["global.get $__asyncify_state", "i32.or"])
-            .count()
-    };
+    let short = |f: &str| runs(f, 2, |w| w == ["global.get $__asyncify_state", "i32.or"]);
     let last = func("last");
     assert_eq!(short(&last), 1, "{last}");
     assert!(!last.contains("select"), "{last}");
@@ -435,33 +430,36 @@ fn an_if_every_rewind_enters_tests_only_the_state() {
 fn a_division_by_a_constant_needs_no_guard() {
     let printed = printed_with_names("division.wat");
     let every = function_named(&printed, "every");
-    let lines: Vec<&str> = every.lines().map(str::trim).collect();
     let direct = |w: &[&str]| {
         w[..3] == ["i32.const 60", "i32.rem_u", "i32.eqz"] && w[3].starts_with("global.get")
     };
-    assert!(lines.windows(4).any(direct), "{every}");
+    assert!(runs(&every, 4, direct) > 0, "{every}");
     // In `signed`, a division by -1 can trap (MIN / -1): the call's operand is computed once,
     // in a guard, into a local the rewind restores, not evaluated again at the call.
     let signed = function_named(&printed, "signed");
-    let lines: Vec<&str> = signed.lines().map(str::trim).collect();
     let temp = |w: &[&str]| {
         w[..3] == ["i32.const -1", "i32.div_s", "i64.extend_i32_s"]
             && (w[3].starts_with("local.set") || w[3].starts_with("local.tee"))
     };
-    assert!(lines.windows(4).any(temp), "{signed}");
+    assert!(runs(&signed, 4, temp) > 0, "{signed}");
 }
 
 #[test]
 fn a_value_moved_through_a_local_to_the_next_instruction_stays_on_the_stack() {
     let printed = printed_with_names("phi.wat");
     let phi = function_named(&printed, "phi");
-    let lines: Vec<&str> = phi.lines().map(str::trim).collect();
     // The block's result goes straight into the add: no `local.set` and `local.get` (nor a
     // `local.tee` that nothing reads) between them.
     let direct = |w: &[&str]| {
         w[0] == "end" && w[1].starts_with("local.get") && w[2..] == ["i64.extend_i32_u", "i64.add"]
     };
-    assert!(lines.windows(4).any(direct), "{phi}");
+    assert!(runs(&phi, 4, direct) > 0, "{phi}");
+}
+
+/// How many runs of `len` consecutive lines of `text` (each trimmed) `matches` accepts.
+fn runs(text: &str, len: usize, matches: impl Fn(&[&str]) -> bool) -> usize {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.windows(len).filter(|w| matches(w)).count()
 }
 
 /// Per function body of `wasm`: how many `block`s nothing branches to.
