@@ -108,7 +108,7 @@ pub fn transform_module(module: &mut walrus::Module, opts: &Options) -> Result<R
     let rt_imports = RuntimeImports::find(module)?;
     let plan = callgraph::analyze(module, opts, &rt_imports);
     let rt = runtime::install(module, opts, &rt_imports)?;
-    let used = instrument::run(module, &plan, &rt, opts.restore_at_sites)?;
+    let used = instrument::run(module, &plan, &rt, opts.restore_at_sites, opts.rewind_copy)?;
     rt.remove_unused_helpers(module, &used);
     let instrumented = plan
         .instrument

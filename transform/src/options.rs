@@ -35,6 +35,10 @@ pub struct Options {
     /// `Some(true)` at the site it heads for in every function, `Some(false)` once at every
     /// function's entry. For tests and for measuring the two shapes (`docs/transform.md`).
     pub restore_at_sites: Option<bool>,
+    /// Whether a function's rewind runs in a copy of it, so that its own body serves the
+    /// normal state alone: `None` (the default) picks per function, `Some(true)` in every
+    /// function, `Some(false)` in none. For tests and for measuring the two shapes.
+    pub rewind_copy: Option<bool>,
 }
 
 impl Options {

@@ -373,3 +373,47 @@ fn restore_locals_picks_the_shape() {
     assert_eq!(default, auto);
     assert_ne!(entry, sites);
 }
+
+/// `--rewind-copy` (`Options::rewind_copy`): `auto` is the default, and giving every function
+/// a copy changes the output.
+#[test]
+fn rewind_copy_picks_the_functions() {
+    let run = |name: &str, args: &[&str]| transform_fixture("dispatch.wat", name, args).1;
+    let default = run("copy-default.wasm", &[]);
+    let auto = run("copy-auto.wasm", &["--rewind-copy", "auto"]);
+    let never = run("copy-never.wasm", &["--rewind-copy", "never"]);
+    let always = run("copy-always.wasm", &["--rewind-copy=always"]);
+    assert_eq!(default, auto);
+    assert_ne!(never, always);
+}
+
+/// An output that is not a regular file (a named pipe here, `/dev/null` in a build script) is
+/// written as it is: the atomic write's rename would replace it with a file.
+#[test]
+fn an_output_pipe_stays_a_pipe() {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let fifo = tmp("out.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // The read end, opened first and without blocking (Linux's O_NONBLOCK), so that the
+    // command's open for writing does not wait and a module smaller than the pipe's buffer
+    // is waiting there when it exits.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o4000)
+        .open(&fifo)
+        .unwrap();
+    let o = bin()
+        .arg(seed("sleep.wat"))
+        .arg("-o")
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+    let mut wasm = Vec::new();
+    reader.read_to_end(&mut wasm).unwrap();
+    wasmparser::validate(&wasm).unwrap();
+}

@@ -3,7 +3,9 @@
 //! pauses, and the transformed module pausing at *every* import call. All three must agree
 //! exactly (results, every import call with its arguments, and memory), and the paused run
 //! must really have unwound at each import call. Each fixture runs with the rewind restoring
-//! locals where the transform picks, at the sites, and at the entry.
+//! locals where the transform picks, at the sites, and at the entry, and with functions
+//! running their rewind in a copy of themselves where the transform picks, everywhere and
+//! nowhere.
 
 mod common;
 
@@ -12,11 +14,21 @@ use common::{run_lines, Runner};
 const FUEL: u64 = 50_000_000;
 
 /// Runs a fixture with each place a rewind can restore locals in: chosen per function, at the
-/// sites, at the entry (`Options::restore_at_sites`).
+/// sites, at the entry (`Options::restore_at_sites`), and with and without rewind copies
+/// (`Options::rewind_copy`).
 fn check_fixture(path: &std::path::Path) {
-    for restore_at_sites in [None, Some(true), Some(false)] {
+    let shapes = [
+        (None, None),
+        (Some(true), None),
+        (Some(false), None),
+        (Some(true), Some(true)),
+        (Some(false), Some(true)),
+        (Some(false), Some(false)),
+    ];
+    for (restore_at_sites, rewind_copy) in shapes {
         let opts = asyncify::Options {
             restore_at_sites,
+            rewind_copy,
             ..Default::default()
         };
         check_fixture_with(path, &opts);
@@ -32,9 +44,10 @@ fn check_fixture_with(path: &std::path::Path, opts: &asyncify::Options) {
     assert!(!runs.is_empty(), "{}: no `;; run:` lines", path.display());
     for (export, args) in runs {
         let what = format!(
-            "{} {export}{args:?} (restore at sites: {:?})",
+            "{} {export}{args:?} (restore at sites: {:?}, rewind copy: {:?})",
             path.display(),
-            opts.restore_at_sites
+            opts.restore_at_sites,
+            opts.rewind_copy
         );
         let base = Runner::new(&original, false, FUEL)
             .unwrap()
@@ -539,4 +552,35 @@ fn a_skipping_path_zeroes_only_what_was_dead_before() {
     assert_eq!(arms[0].len(), 2, "{strided}");
     assert_eq!(arms[0][0], "i32.const 0", "{strided}");
     assert!(arms[0][1].starts_with("local.set"), "{strided}");
+}
+
+/// `dispatch.wat`'s interpreter with a rewind copy (`instrument/split.rs`): the exported
+/// function's own body reads neither the rewind target nor `$normal` (no guards, site tests
+/// or restores are left), and reads the state only at its entry, which calls the copy, and
+/// in each call's unwind check; the copy holds the rewind. The fixture's run lines check that
+/// both resume (`check_fixture` runs every fixture with copies).
+#[test]
+fn a_rewind_copy_leaves_the_normal_body_without_rewind_code() {
+    let text = fixture("dispatch.wat");
+    let opts = asyncify::Options {
+        rewind_copy: Some(true),
+        ..Default::default()
+    };
+    let names = asyncify::Emit { debug_names: true };
+    let out = asyncify::transform_with(text.as_bytes(), &opts, names).unwrap();
+    let printed = wasmprinter::print_bytes(&out.wasm).unwrap();
+    let funcs: Vec<&str> = printed.split("(func ").collect();
+    let normal = (funcs.iter())
+        .find(|f| f.contains("call $interp$rewind"))
+        .unwrap_or_else(|| panic!("no call of the copy: {printed}"));
+    let copy = (funcs.iter())
+        .find(|f| f.starts_with("$interp$rewind"))
+        .unwrap_or_else(|| panic!("no copy: {printed}"));
+    let reads = |f: &str, global: &str| f.matches(&format!("global.get ${global}")).count();
+    assert_eq!(reads(normal, "__asyncify_rewind_target"), 0, "{normal}");
+    assert_eq!(reads(normal, "__asyncify_normal"), 0, "{normal}");
+    let calls = normal.matches("call $pause").count() + normal.matches("call $tick").count();
+    assert!(calls > 0, "{normal}");
+    assert_eq!(reads(normal, "__asyncify_state"), 1 + calls, "{normal}");
+    assert!(reads(copy, "__asyncify_rewind_target") > 0, "{copy}");
 }

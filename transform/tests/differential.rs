@@ -6,7 +6,8 @@
 //! transformed twice: in worst mode (every import may pause) and in list mode (only the
 //! added `env.hook` may pause, with `closed_world`: the analysis decides which indirect calls,
 //! grouped by table and type, can reach it). Odd seeds restore locals at the sites, even ones
-//! at the entry (see `Options::restore_at_sites`).
+//! at the entry (see `Options::restore_at_sites`), and seeds 2 and 3 modulo 4 give every
+//! function a rewind copy (`Options::rewind_copy`).
 
 mod common;
 
@@ -237,6 +238,9 @@ fn check_mode(seed: u64, original: &[u8], only: Option<&str>) -> (usize, usize) 
         // Every loop here has a hook call, so the transform would always restore at the
         // entry: odd seeds restore at the sites instead.
         restore_at_sites: (seed % 2 == 1).then_some(true),
+        // Every function runs its rewind in a copy of itself for seeds 2 and 3 modulo 4, the
+        // transform picks for the others (where the sites restore, it picks no copy).
+        rewind_copy: (seed % 4 >= 2).then_some(true),
         ..Default::default()
     };
     let transformed = asyncify::transform(original, &opts)

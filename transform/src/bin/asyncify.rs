@@ -77,6 +77,10 @@ struct Cli {
     /// Where a rewind restores a function's locals (for tuning; see docs/transform.md)
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = Restore::Auto)]
     restore_locals: Restore,
+    /// Which functions run their rewind in a copy of themselves, so that their own body
+    /// serves the normal state alone (for tuning; see docs/transform.md)
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = RewindCopy::Auto)]
+    rewind_copy: RewindCopy,
     /// Print each instrumented function and why
     #[arg(long)]
     verbose: bool,
@@ -108,6 +112,17 @@ enum Restore {
     Entry,
     /// At the site the rewind heads for, in every function
     Sites,
+}
+
+/// `--rewind-copy`: `Options::rewind_copy`.
+#[derive(Clone, Copy, ValueEnum)]
+enum RewindCopy {
+    /// Functions with a loop that restore their locals at the entry
+    Auto,
+    /// No function
+    Never,
+    /// Every instrumented function
+    Always,
 }
 
 /// wasm-opt's spellings that clap cannot take as they are: `-pa` is `--pass-arg`, `-O2` is
@@ -145,6 +160,11 @@ impl Cli {
                 Restore::Auto => None,
                 Restore::Entry => Some(false),
                 Restore::Sites => Some(true),
+            },
+            rewind_copy: match self.rewind_copy {
+                RewindCopy::Auto => None,
+                RewindCopy::Never => Some(false),
+                RewindCopy::Always => Some(true),
             },
             ..Options::default()
         };
@@ -215,8 +235,14 @@ fn print_text(wasm: &[u8]) -> Result<String> {
     Ok(text)
 }
 
-/// Writes to a temporary file beside the target, then renames it over the target.
+/// Writes to a temporary file beside the target, then renames it over the target. A target
+/// that exists and is not a regular file (`/dev/null`, a named pipe) is written as it is:
+/// renaming over it would replace the device or pipe with a file.
 fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::write(path, data)
+            .with_context(|| format!("cannot write `{}`", path.display()));
+    }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -194,6 +194,22 @@ impl Frames {
         }
     }
 
+    /// The same frames, with dummy values for a union frame's unsaved locals whatever they
+    /// cost (for a split function's normal body: `super::split`).
+    pub fn with_kills(&self) -> Frames {
+        match self {
+            Frames::PerSet(f) => Frames::PerSet(f.clone()),
+            Frames::Union {
+                slots, size, saved, ..
+            } => Frames::Union {
+                slots: slots.clone(),
+                size: *size,
+                saved: saved.clone(),
+                kills: true,
+            },
+        }
+    }
+
     /// How many save blocks the sites branch to, and which one a site of set `j` takes.
     pub fn save_blocks(&self) -> usize {
         match self {

@@ -30,6 +30,10 @@
 //! the whole body (one `br_table` shared by save and restore), and a single unwind target
 //! with a `br_table` on the site index (every set's locals looked live at every site).
 //!
+//! A function that gets a *rewind copy* (`split`) moves this body to a new function, which
+//! only a rewind enters, and keeps the same body specialised to the normal state (no
+//! guards, site tests or restores): `if (state) return copy(params)`, then the body.
+//!
 //! Sites with the same live locals share their save code (and their restore code, when the
 //! entry restores); `frame` decides how
 //! sets share code with each other, and `save` how functions do (a save is a call of a helper
@@ -41,6 +45,7 @@ mod frame;
 mod ops;
 mod save;
 mod skip;
+mod split;
 mod stack;
 
 use std::collections::{HashMap, HashSet};
@@ -59,17 +64,27 @@ type Code = Vec<(Instr, InstrLocId)>;
 ///
 /// `force_sites`: where every function's rewind restores its locals (`Options::restore_at_sites`);
 /// `None` picks per function.
+///
+/// `force_copy`: whether functions get a rewind copy (`Options::rewind_copy`); `None` picks per
+/// function.
 pub(crate) fn run(
     module: &mut Module,
     plan: &Plan,
     rt: &Runtime,
     force_sites: Option<bool>,
+    force_copy: Option<bool>,
 ) -> Result<Used, Error> {
     let mut used = Used::default();
+    let copies = match force_copy {
+        None => split::choose(module, plan),
+        Some(_) => HashSet::new(),
+    };
     let mut cx = Cx {
         plan,
         rt,
         force_sites,
+        force_copy,
+        copies,
         helpers: save::SaveHelpers::default(),
     };
     for &fid in &plan.instrument {
@@ -87,6 +102,9 @@ struct Cx<'a> {
     plan: &'a Plan,
     rt: &'a Runtime,
     force_sites: Option<bool>,
+    force_copy: Option<bool>,
+    /// The functions that get a rewind copy, when `force_copy` is `None`.
+    copies: HashSet<FunctionId>,
     helpers: save::SaveHelpers,
 }
 
@@ -148,25 +166,64 @@ fn instrument_function(
         unreachable!("only local functions are instrumented")
     };
     let result = instrument_local(module, cx, fid, &name, &mut lf);
-    module.funcs.get_mut(fid).kind = FunctionKind::Local(lf);
-    result
+    let Ok(Some(done)) = result else {
+        module.funcs.get_mut(fid).kind = FunctionKind::Local(lf);
+        return result.map(|_| None);
+    };
+    let (c, p) = done.locals;
+    cx.helpers.caller(fid, c, p);
+    match done.normal {
+        None => module.funcs.get_mut(fid).kind = FunctionKind::Local(lf),
+        Some(mut normal) => {
+            // The instrumented body becomes the rewind copy; `fid` keeps its index (calls,
+            // exports and tables reach it) with the normal body, whose entry calls the copy.
+            let copy = module.funcs.add_local(lf);
+            module.funcs.get_mut(copy).name = Some(format!("{name}$rewind"));
+            let entry = normal.entry_block();
+            let Some((Instr::IfElse(e), _)) = normal.block(entry).instrs.get(1) else {
+                unreachable!("the normal body starts with its rewind test")
+            };
+            let go = e.consequent;
+            for (instr, _) in normal.block_mut(go).instrs.iter_mut() {
+                if let Instr::Call(call) = instr {
+                    call.func = copy;
+                }
+            }
+            module.funcs.get_mut(fid).kind = FunctionKind::Local(normal);
+            cx.helpers.caller(copy, c, p);
+        }
+    }
+    Ok(Some(done.top_index))
 }
 
-/// Instruments `lf`, the body of `fid`; returns whether its rewind reads the top frame's index
-/// with the helper (`None`: nothing in it can unwind).
+/// An instrumented function.
+struct Done {
+    /// Whether its rewind reads the top frame's index with the helper.
+    top_index: bool,
+    /// Its frame index and address locals.
+    locals: (LocalId, LocalId),
+    /// Its normal body, when it is split (`split`): the calls in its entry's `if` call `fid`
+    /// until they are pointed at the rewind copy.
+    normal: Option<LocalFunction>,
+}
+
+/// Instruments `lf`, the body of `fid` (`None`: nothing in it can unwind).
 fn instrument_local(
     module: &mut Module,
     cx: &mut Cx,
     fid: FunctionId,
     name: &str,
     lf: &mut LocalFunction,
-) -> Result<Option<bool>, Error> {
-    let (plan, rt, force_sites) = (cx.plan, cx.rt, cx.force_sites);
+) -> Result<Option<Done>, Error> {
+    let (plan, rt, force_sites, force_copy) = (cx.plan, cx.rt, cx.force_sites, cx.force_copy);
     let same_args = plan.same_args.contains(&fid);
     let helpers = &mut cx.helpers;
     let is_site = |i: &Instr| plan.is_site(i);
     let (loops, has_site) = scan(lf, &is_site);
     let leaf_loop = loops.iter().any(|l| !has_site.contains(l));
+    // Whether the function gets a rewind copy (`split`): where the transform picks, not if
+    // it restores at its sites (decided below).
+    let copy = force_copy.unwrap_or_else(|| cx.copies.contains(&fid)) && !has_exceptions(lf);
     if !has_site.contains(&lf.entry_block()) {
         return Ok(None); // listed, but nothing in it can unwind
     }
@@ -297,25 +354,47 @@ fn instrument_local(
     let entry = lf.entry_block();
     let mut body = std::mem::take(&mut lf.block_mut(entry).instrs);
     body.push(at(Return {}));
-    let n = frames.save_blocks();
-    // Each save block's result is the index of the site that branched to it.
-    let targets: Vec<InstrSeqId> = (0..n)
-        .map(|_| lf.builder_mut().dangling_instr_seq(ValType::I32).id())
-        .collect();
-    for (k, seq) in sites.iter().enumerate() {
-        let unwind = lf
-            .block_mut(*seq)
-            .instrs
-            .iter_mut()
-            .find(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == placeholder))
-            .expect("every site has its unwind branch");
-        unwind.0 = BrIf {
-            block: targets[frames.save_block(set_of_site[k])],
-        }
-        .into();
-    }
+    let copy = copy && (force_copy.is_some() || !at_sites);
+    let mut normal = copy.then(|| {
+        let (params, results) = {
+            let t = module.types.get(lf.ty());
+            (t.params().to_vec(), t.results().to_vec())
+        };
+        let mut normal = walrus::FunctionBuilder::new(&mut module.types, &params, &results)
+            .local_func(lf.args.clone());
+        let unwind = normal.builder_mut().dangling_instr_seq(None).id();
+        // A branch to the function's own label returns, in either body.
+        let mut map = HashMap::from([(placeholder, unwind), (entry, normal.entry_block())]);
+        let known = split::Known {
+            state: rt.abi.state,
+            normal: rt.abi.normal,
+            target: rt.abi.target,
+        };
+        let code = split::copy_normal(lf, &body, &mut normal, &mut map, &known);
+        (normal, code, map, unwind)
+    });
+    let arms = sites.iter().map(|s| Some(*s));
+    let targets = point_unwinds(lf, arms, placeholder, &frames, &set_of_site);
     let saves = nest(lf, body, &targets, |j| {
         frames.save_set(module, helpers, rt, j, c)
+    });
+    // The normal body's sites branch to its own save blocks, with dummy values for what a
+    // union frame does not save.
+    let normal = normal.take().map(|(mut normal, code, map, unwind)| {
+        let kills = frames.with_kills();
+        // A site in an arm that a constant condition never takes has no copy.
+        let arms = sites.iter().map(|s| map.get(s).copied());
+        let targets = point_unwinds(&mut normal, arms, unwind, &kills, &set_of_site);
+        let mut instrs = split::entry(&mut normal, rt.abi.state, Call { func: fid }.into());
+        instrs.extend(nest(&mut normal, code, &targets, |j| {
+            kills.save_set(module, helpers, rt, j, c)
+        }));
+        instrs.extend(kills.save_common(module, helpers, rt, c));
+        instrs.extend(zeros.iter().cloned());
+        let entry = normal.entry_block();
+        normal.block_mut(entry).instrs = instrs;
+        peephole(&mut normal, rt.abi.normal);
+        normal
     });
     // The rewind reads the index of the site it is heading for, and restores the locals or
     // leaves that to the site.
@@ -335,8 +414,46 @@ fn instrument_local(
     entry_instrs.extend(zeros);
     lf.block_mut(entry).instrs = entry_instrs;
     peephole(lf, rt.abi.normal);
-    helpers.caller(fid, c, p);
-    Ok(Some(at_sites || frames.reads_top_index()))
+    Ok(Some(Done {
+        top_index: at_sites || frames.reads_top_index(),
+        locals: (c, p),
+        normal,
+    }))
+}
+
+/// Makes the save blocks (each one's result is the index of the site that branched to it) and
+/// points each site's unwind branch, so far to `placeholder`, at its set's block. `arms`: each
+/// site's arm, in site order (`None`: the site is not in this body).
+fn point_unwinds(
+    lf: &mut LocalFunction,
+    arms: impl Iterator<Item = Option<InstrSeqId>>,
+    placeholder: InstrSeqId,
+    frames: &frame::Frames,
+    set_of_site: &[usize],
+) -> Vec<InstrSeqId> {
+    let targets: Vec<InstrSeqId> = (0..frames.save_blocks())
+        .map(|_| lf.builder_mut().dangling_instr_seq(ValType::I32).id())
+        .collect();
+    for (k, arm) in arms.enumerate() {
+        let Some(arm) = arm else { continue };
+        let unwind = (lf.block_mut(arm).instrs.iter_mut())
+            .find(|(i, _)| matches!(i, Instr::BrIf(b) if b.block == placeholder))
+            .expect("every site has its unwind branch");
+        unwind.0 = BrIf {
+            block: targets[frames.save_block(set_of_site[k])],
+        }
+        .into();
+    }
+    targets
+}
+
+/// Whether `lf` has exception handling (a split copies no such code: `split`).
+fn has_exceptions(lf: &LocalFunction) -> bool {
+    let mut found = false;
+    crate::analysis::for_each_instr(lf, |i| {
+        found |= matches!(i, Instr::Try(_) | Instr::TryTable(_));
+    });
+    found
 }
 
 /// How many more local loads restoring at every site may take than restoring once at the
