@@ -34,10 +34,8 @@ use walrus::ir::*;
 use walrus::{LocalFunction, LocalId, ModuleLocals, ModuleTypes, ValType};
 
 use super::stack::{seq_sig, TypeCx};
-use super::zero;
+use super::{at, i32c, zero, Code};
 use crate::Error;
-
-type Code = Vec<(Instr, InstrLocId)>;
 
 #[derive(Clone, Copy)]
 enum Loc {
@@ -156,16 +154,6 @@ impl Effects {
     fn conflicts_with(&self, later: &Effects) -> bool {
         later.all || self.reads.iter().any(|l| later.writes.contains(l))
     }
-}
-
-fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
-    (i.into(), InstrLocId::default())
-}
-
-fn i32c(v: i32) -> (Instr, InstrLocId) {
-    at(Const {
-        value: Value::I32(v),
-    })
 }
 
 impl Flow<'_> {
@@ -791,18 +779,18 @@ impl Flow<'_> {
             global: self.target,
         }));
         if a == b {
-            out.push(i32c(a));
+            out.push(at(i32c(a)));
             out.push(at(Binop {
                 op: BinaryOp::I32Eq,
             }));
         } else {
             if a != 0 {
-                out.push(i32c(a));
+                out.push(at(i32c(a)));
                 out.push(at(Binop {
                     op: BinaryOp::I32Sub,
                 }));
             }
-            out.push(i32c(b - a));
+            out.push(at(i32c(b - a)));
             out.push(at(Binop {
                 op: BinaryOp::I32LeU,
             }));
@@ -821,7 +809,7 @@ impl Flow<'_> {
         // live across the call.
         arm.extend([
             at(instr),
-            i32c(k),
+            at(i32c(k)),
             at(GlobalGet { global: self.state }),
             at(BrIf {
                 block: self.placeholder,
@@ -831,7 +819,7 @@ impl Flow<'_> {
         // Run the call if K >= target: the target is 0 in the normal state and K's while
         // rewinding, when the sites before it (smaller K) are passed over.
         st.out.extend([
-            i32c(k),
+            at(i32c(k)),
             at(GlobalGet {
                 global: self.target,
             }),

@@ -18,13 +18,8 @@ use walrus::ir::*;
 use walrus::{GlobalId, LocalFunction, LocalId, Module, ValType};
 
 use super::save::SaveHelpers;
+use super::{at, Code};
 use crate::runtime::Runtime;
-
-type Code = Vec<(Instr, InstrLocId)>;
-
-fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
-    (i.into(), InstrLocId::default())
-}
 
 fn width(t: ValType) -> u64 {
     match t {

@@ -151,6 +151,13 @@ fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
     (i.into(), InstrLocId::default())
 }
 
+fn i32c(v: i32) -> Instr {
+    Const {
+        value: Value::I32(v),
+    }
+    .into()
+}
+
 fn instrument_function(
     module: &mut Module,
     cx: &mut Cx,
@@ -179,16 +186,7 @@ fn instrument_function(
             // exports and tables reach it) with the normal body, whose entry calls the copy.
             let copy = module.funcs.add_local(lf);
             module.funcs.get_mut(copy).name = Some(format!("{name}$rewind"));
-            let entry = normal.entry_block();
-            let Some((Instr::IfElse(e), _)) = normal.block(entry).instrs.get(1) else {
-                unreachable!("the normal body starts with its rewind test")
-            };
-            let go = e.consequent;
-            for (instr, _) in normal.block_mut(go).instrs.iter_mut() {
-                if let Instr::Call(call) = instr {
-                    call.func = copy;
-                }
-            }
+            split::enter_copy(&mut normal, cx.rt.abi.state, copy);
             module.funcs.get_mut(fid).kind = FunctionKind::Local(normal);
             cx.helpers.caller(copy, c, p);
         }
@@ -202,8 +200,8 @@ struct Done {
     top_index: bool,
     /// Its frame index and address locals.
     locals: (LocalId, LocalId),
-    /// Its normal body, when it is split (`split`): the calls in its entry's `if` call `fid`
-    /// until they are pointed at the rewind copy.
+    /// Its normal body, when it is split (`split`), without the entry that sends a rewind to
+    /// the rewind copy (`split::enter_copy`, once the copy has its index).
     normal: Option<LocalFunction>,
 }
 
@@ -219,11 +217,11 @@ fn instrument_local(
     let same_args = plan.same_args.contains(&fid);
     let helpers = &mut cx.helpers;
     let is_site = |i: &Instr| plan.is_site(i);
-    let (loops, has_site) = scan(lf, &is_site);
+    let (loops, has_site, has_try) = scan(lf, &is_site);
     let leaf_loop = loops.iter().any(|l| !has_site.contains(l));
     // Whether the function gets a rewind copy (`split`): where the transform picks, not if
-    // it restores at its sites (decided below).
-    let copy = force_copy.unwrap_or_else(|| cx.copies.contains(&fid)) && !has_exceptions(lf);
+    // it restores at its sites (decided below). A copy cannot hold exception handling.
+    let copy = force_copy.unwrap_or_else(|| cx.copies.contains(&fid)) && !has_try;
     if !has_site.contains(&lf.entry_block()) {
         return Ok(None); // listed, but nothing in it can unwind
     }
@@ -365,12 +363,7 @@ fn instrument_local(
         let unwind = normal.builder_mut().dangling_instr_seq(None).id();
         // A branch to the function's own label returns, in either body.
         let mut map = HashMap::from([(placeholder, unwind), (entry, normal.entry_block())]);
-        let known = split::Known {
-            state: rt.abi.state,
-            normal: rt.abi.normal,
-            target: rt.abi.target,
-        };
-        let code = split::copy_normal(lf, &body, &mut normal, &mut map, &known);
+        let code = split::copy_normal(lf, &body, &mut normal, &mut map, &rt.abi);
         (normal, code, map, unwind)
     });
     let arms = sites.iter().map(|s| Some(*s));
@@ -385,10 +378,9 @@ fn instrument_local(
         // A site in an arm that a constant condition never takes has no copy.
         let arms = sites.iter().map(|s| map.get(s).copied());
         let targets = point_unwinds(&mut normal, arms, unwind, &kills, &set_of_site);
-        let mut instrs = split::entry(&mut normal, rt.abi.state, Call { func: fid }.into());
-        instrs.extend(nest(&mut normal, code, &targets, |j| {
+        let mut instrs = nest(&mut normal, code, &targets, |j| {
             kills.save_set(module, helpers, rt, j, c)
-        }));
+        });
         instrs.extend(kills.save_common(module, helpers, rt, c));
         instrs.extend(zeros.iter().cloned());
         let entry = normal.entry_block();
@@ -445,15 +437,6 @@ fn point_unwinds(
         .into();
     }
     targets
-}
-
-/// Whether `lf` has exception handling (a split copies no such code: `split`).
-fn has_exceptions(lf: &LocalFunction) -> bool {
-    let mut found = false;
-    crate::analysis::for_each_instr(lf, |i| {
-        found |= matches!(i, Instr::Try(_) | Instr::TryTable(_));
-    });
-    found
 }
 
 /// How many more local loads restoring at every site may take than restoring once at the
@@ -723,12 +706,14 @@ pub(crate) fn if_then(lf: &mut LocalFunction, code: Vec<(Instr, InstrLocId)>) ->
     .into()
 }
 
-/// Loops (branches to them go backward) and the sequences that contain a site.
+/// Loops (branches to them go backward), the sequences that contain a site, and whether there
+/// is exception handling.
 fn scan(
     lf: &LocalFunction,
     is_site: &dyn Fn(&Instr) -> bool,
-) -> (HashSet<InstrSeqId>, HashSet<InstrSeqId>) {
+) -> (HashSet<InstrSeqId>, HashSet<InstrSeqId>, bool) {
     let mut loops = HashSet::new();
+    let mut has_try = false;
     // Post-order over sequences: parent of each nested sequence, then propagate upward.
     let mut parent: HashMap<InstrSeqId, InstrSeqId> = HashMap::new();
     let mut direct: Vec<InstrSeqId> = Vec::new();
@@ -738,8 +723,12 @@ fn scan(
             if is_site(instr) {
                 direct.push(seq);
             }
-            if let Instr::Loop(l) = instr {
-                loops.insert(l.seq);
+            match instr {
+                Instr::Loop(l) => {
+                    loops.insert(l.seq);
+                }
+                Instr::Try(_) | Instr::TryTable(_) => has_try = true,
+                _ => {}
             }
             let mut kids = Vec::new();
             crate::analysis::push_children(instr, &mut kids);
@@ -758,5 +747,5 @@ fn scan(
             }
         }
     }
-    (loops, has_site)
+    (loops, has_site, has_try)
 }

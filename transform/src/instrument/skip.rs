@@ -61,14 +61,9 @@ use std::collections::{HashMap, HashSet};
 use walrus::ir::*;
 use walrus::{GlobalId, LocalFunction};
 
+use super::{at, Code};
 use crate::analysis::{ends_with_normal_test, is_conditional_store, CONDITIONAL_STORE_LEN};
 use crate::runtime::Abi;
-
-type Code = Vec<(Instr, InstrLocId)>;
-
-fn at(i: impl Into<Instr>) -> (Instr, InstrLocId) {
-    (i.into(), InstrLocId::default())
-}
 
 /// What a branch to block `seq` carries: `Some(None)` nothing, `Some(Some(zero))` one value
 /// (a zero of its type), `None` something a rewind cannot make up (several values, a

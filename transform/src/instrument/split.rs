@@ -33,8 +33,9 @@ use std::collections::{HashMap, HashSet};
 use walrus::ir::*;
 use walrus::{FunctionId, FunctionKind, GlobalId, LocalFunction, Module};
 
-use super::{at, Code};
+use super::{at, i32c, Code};
 use crate::analysis::callgraph::Plan;
+use crate::runtime::Abi;
 
 /// The share of the module's instructions (in percent) that the functions given a rewind copy
 /// may have between them: a copy adds about the function's instrumented size.
@@ -87,13 +88,6 @@ fn count(lf: &LocalFunction, plan: &Plan) -> (usize, usize) {
     (size, in_loops)
 }
 
-/// The runtime's globals, as the normal body sees them.
-pub(crate) struct Known {
-    pub state: GlobalId,
-    pub normal: GlobalId,
-    pub target: GlobalId,
-}
-
 /// Copies `code` (instructions of `src`) into `dst`, specialised to the normal state (see
 /// the module docs); `map` gives each sequence of `src` that a branch may target its copy
 /// (the caller seeds it with targets outside `code`, and reads it afterwards to find the
@@ -103,13 +97,13 @@ pub(crate) fn copy_normal(
     code: &[(Instr, InstrLocId)],
     dst: &mut LocalFunction,
     map: &mut HashMap<InstrSeqId, InstrSeqId>,
-    known: &Known,
+    abi: &Abi,
 ) -> Code {
     let mut work = Vec::new();
-    let out = copy_instrs(src, code, dst, map, known, &mut work);
+    let out = copy_instrs(src, code, dst, map, abi, &mut work);
     // Children after their parents, so every branch's target is mapped when it is copied.
     while let Some((from, to)) = work.pop() {
-        let instrs = copy_instrs(src, &src.block(from).instrs, dst, map, known, &mut work);
+        let instrs = copy_instrs(src, &src.block(from).instrs, dst, map, abi, &mut work);
         dst.block_mut(to).instrs = instrs;
     }
     out
@@ -120,7 +114,7 @@ fn copy_instrs(
     code: &[(Instr, InstrLocId)],
     dst: &mut LocalFunction,
     map: &mut HashMap<InstrSeqId, InstrSeqId>,
-    known: &Known,
+    abi: &Abi,
     work: &mut Vec<(InstrSeqId, InstrSeqId)>,
 ) -> Code {
     let mut out: Code = Vec::with_capacity(code.len());
@@ -138,12 +132,12 @@ fn copy_instrs(
     for (i, (instr, loc)) in code.iter().enumerate() {
         let loc = *loc;
         let instr = match instr {
-            Instr::GlobalGet(g) if g.global == known.normal => i32c(1),
-            Instr::GlobalGet(g) if g.global == known.target => i32c(0),
+            Instr::GlobalGet(g) if g.global == abi.normal => i32c(1),
+            Instr::GlobalGet(g) if g.global == abi.target => i32c(0),
             // The unwind check after a call keeps its read; nowhere else is the state other
             // than normal.
             Instr::GlobalGet(g)
-                if g.global == known.state
+                if g.global == abi.state
                     && !matches!(code.get(i + 1), Some((Instr::BrIf(_), _))) =>
             {
                 i32c(0)
@@ -257,13 +251,6 @@ fn copy_instrs(
     out
 }
 
-fn i32c(v: i32) -> Instr {
-    Const {
-        value: Value::I32(v),
-    }
-    .into()
-}
-
 /// The i32 constant `back` instructions before the end of `out`, if that is one.
 fn trailing_const(out: &Code, back: usize) -> Option<i32> {
     let i = out.len().checked_sub(back + 1)?;
@@ -292,11 +279,14 @@ fn fold(op: BinaryOp, x: i32, y: i32) -> Option<i32> {
     })
 }
 
-/// The normal body's entry: a rewind (the only way in while the state is not normal) goes to
-/// the rewind copy, `call` (a call of the copy) with the parameters.
-pub(crate) fn entry(lf: &mut LocalFunction, state: GlobalId, call: Instr) -> Code {
+/// Starts the normal body with its entry: a rewind (the only way in while the state is not
+/// normal) goes to the rewind copy `copy`, with the parameters.
+pub(crate) fn enter_copy(lf: &mut LocalFunction, state: GlobalId, copy: FunctionId) {
     let mut go: Code = lf.args.iter().map(|a| at(LocalGet { local: *a })).collect();
-    go.push(at(call));
+    go.push(at(Call { func: copy }));
     go.push(at(Return {}));
-    vec![at(GlobalGet { global: state }), at(super::if_then(lf, go))]
+    let mut instrs = vec![at(GlobalGet { global: state }), at(super::if_then(lf, go))];
+    let entry = lf.entry_block();
+    instrs.append(&mut lf.block_mut(entry).instrs);
+    lf.block_mut(entry).instrs = instrs;
 }
