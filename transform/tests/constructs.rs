@@ -584,3 +584,57 @@ fn a_rewind_copy_leaves_the_normal_body_without_rewind_code() {
     assert_eq!(reads(normal, "__asyncify_state"), 1 + calls, "{normal}");
     assert!(reads(copy, "__asyncify_rewind_target") > 0, "{copy}");
 }
+
+/// A recursion whose every level calls itself inside a loop (what gets a rewind copy), which
+/// pauses at its bottom; its asyncify stack is the second MiB of its memory.
+const RECURSION: &str = r#"(module
+  (import "env" "pause" (func $pause))
+  (memory (export "memory") 32)
+  (func $rec (export "rec") (param $n i32) (result i32)
+    (local $i i32) (local $acc i32)
+    (if (i32.eqz (local.get $n))
+      (then (call $pause) (return (i32.const 1))))
+    (local.set $acc (local.get $n))
+    (loop $again
+      (local.set $acc
+        (i32.add (local.get $acc) (call $rec (i32.sub (local.get $n) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 1))))
+    (local.get $acc)))"#;
+
+/// Runs `rec(depth)` of `RECURSION`, transformed to `wasm`, pausing at its import or not.
+fn recurse(wasm: &[u8], depth: i32, pause: bool) -> common::Outcome {
+    let mut runner = Runner::with_data(wasm, pause, u64::MAX, "memory", 1 << 20, 2 << 20).unwrap();
+    runner.call("rec", &[wasmtime::Val::I32(depth)])
+}
+
+#[test]
+fn a_paused_recursion_through_a_rewind_copy_resumes_about_as_deep_as_it_runs() {
+    // A rewinding caller calls the copy itself: were it to enter the normal body, whose
+    // entry then calls the copy, every paused level would hold both frames while rewinding.
+    let opts = asyncify::Options {
+        rewind_copy: Some(true),
+        ..Default::default()
+    };
+    let wasm = asyncify::transform(wat::parse_str(RECURSION).unwrap().as_slice(), &opts)
+        .unwrap()
+        .wasm;
+    // The deepest recursion that runs (the engine's stack is what stops it).
+    let (mut ok, mut fails) = (1, 1 << 20);
+    assert!(recurse(&wasm, fails, false).result.is_err());
+    while fails - ok > 1 {
+        let mid = (ok + fails) / 2;
+        match recurse(&wasm, mid, false).result {
+            Ok(_) => ok = mid,
+            Err(_) => fails = mid,
+        }
+    }
+    let deep = ok * 9 / 10;
+    let paused = recurse(&wasm, deep, true);
+    assert_eq!(paused.pauses, 1);
+    assert_eq!(
+        paused.result,
+        recurse(&wasm, deep, false).result,
+        "depth {deep} of {ok}"
+    );
+}

@@ -86,6 +86,8 @@ pub(crate) fn run(
         force_copy,
         copies,
         helpers: save::SaveHelpers::default(),
+        copy_of: HashMap::new(),
+        bodies: Vec::new(),
     };
     for &fid in &plan.instrument {
         if let Some(top_index) = instrument_function(module, &mut cx, fid)? {
@@ -93,6 +95,7 @@ pub(crate) fn run(
             used.top_index |= top_index;
         }
     }
+    split::call_copies_directly(module, &cx.bodies, &cx.copy_of, rt.abi.normal);
     used.alloc = cx.helpers.finish(module, rt);
     Ok(used)
 }
@@ -106,6 +109,10 @@ struct Cx<'a> {
     /// The functions that get a rewind copy, when `force_copy` is `None`.
     copies: HashSet<FunctionId>,
     helpers: save::SaveHelpers,
+    /// Each split function's rewind copy.
+    copy_of: HashMap<FunctionId, FunctionId>,
+    /// The instrumented bodies that can rewind: rewind copies and unsplit functions.
+    bodies: Vec<FunctionId>,
 }
 
 /// A function's name for messages: its own name, else an export's, else its index.
@@ -180,7 +187,10 @@ fn instrument_function(
     let (c, p) = done.locals;
     cx.helpers.caller(fid, c, p);
     match done.normal {
-        None => module.funcs.get_mut(fid).kind = FunctionKind::Local(lf),
+        None => {
+            module.funcs.get_mut(fid).kind = FunctionKind::Local(lf);
+            cx.bodies.push(fid);
+        }
         Some(mut normal) => {
             // The instrumented body becomes the rewind copy; `fid` keeps its index (calls,
             // exports and tables reach it) with the normal body, whose entry calls the copy.
@@ -189,6 +199,8 @@ fn instrument_function(
             split::enter_copy(&mut normal, cx.rt.abi.state, copy);
             module.funcs.get_mut(fid).kind = FunctionKind::Local(normal);
             cx.helpers.caller(copy, c, p);
+            cx.copy_of.insert(fid, copy);
+            cx.bodies.push(copy);
         }
     }
     Ok(Some(done.top_index))

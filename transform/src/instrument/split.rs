@@ -23,6 +23,10 @@
 //! (`Frames::with_kills`): without rewind paths, that is what keeps the save path from
 //! making every local look live across every call.
 //!
+//! A rewinding caller in the same recursion calls the copy itself (`call_copies_directly`):
+//! through the normal body, every paused level would hold both bodies' frames while it
+//! rewinds.
+//!
 //! Why a copy is safe to specialise: in the normal body, the state is normal everywhere but
 //! between a call and its unwind check (`call; K; global.get $state; br_if $save`), which is
 //! the only state read left. The entry is the only place where the state can be rewinding,
@@ -31,7 +35,7 @@
 use std::collections::{HashMap, HashSet};
 
 use walrus::ir::*;
-use walrus::{FunctionId, FunctionKind, GlobalId, LocalFunction, Module};
+use walrus::{FunctionId, FunctionKind, GlobalId, LocalFunction, LocalId, Module, ValType};
 
 use super::{at, i32c, Code};
 use crate::analysis::callgraph::Plan;
@@ -289,4 +293,122 @@ pub(crate) fn enter_copy(lf: &mut LocalFunction, state: GlobalId, copy: Function
     let entry = lf.entry_block();
     instrs.append(&mut lf.block_mut(entry).instrs);
     lf.block_mut(entry).instrs = instrs;
+}
+
+/// Points the direct calls of split functions in the bodies that can rewind (`bodies`: rewind
+/// copies and unsplit instrumented functions) at the rewind copy while rewinding:
+///
+/// ```text
+/// <operands>; local.set ... ;; MVP blocks take no parameters
+/// global.get $normal
+/// if (result ...) { local.get ...; call $f } else { local.get ...; call $f$rewind }
+/// ```
+///
+/// Otherwise a rewind enters `$f`'s normal body, whose frame (the engine reserves all of it
+/// in the prologue) then stays under the copy's: two frames per paused level to rewind
+/// against one to run (`docs/transform.md`, "What the copy's extra frame costs"). Calls by
+/// the host and indirect calls still go through the normal body's entry.
+pub(crate) fn call_copies_directly(
+    module: &mut Module,
+    bodies: &[FunctionId],
+    copy_of: &HashMap<FunctionId, FunctionId>,
+    normal: GlobalId,
+) {
+    // Each split function's copy, parameter types and result block type.
+    let mut callees = HashMap::new();
+    for (&f, &copy) in copy_of {
+        let ty = module.types.get(module.funcs.get(f).ty());
+        let (params, results) = (ty.params().to_vec(), ty.results().to_vec());
+        let block = InstrSeqType::new(&mut module.types, &[], &results);
+        callees.insert(f, (copy, params, block));
+    }
+    // What each split function reaches by direct calls: a call of `f` from a body that `f`
+    // does not reach occurs at most once per paused stack (it enters `f`'s recursion), so
+    // its extra frame is bounded and it keeps its plain call.
+    let mut direct: HashMap<FunctionId, Vec<FunctionId>> = HashMap::new();
+    for (id, lf) in module.funcs.iter_local() {
+        let out = direct.entry(id).or_default();
+        crate::analysis::for_each_instr(lf, |i| match i {
+            Instr::Call(c) => out.push(c.func),
+            Instr::ReturnCall(c) => out.push(c.func),
+            _ => {}
+        });
+    }
+    let reach: HashMap<FunctionId, HashSet<FunctionId>> = (copy_of.keys())
+        .map(|&f| {
+            let mut seen = HashSet::new();
+            let mut work = vec![f];
+            while let Some(x) = work.pop() {
+                for &y in direct.get(&x).into_iter().flatten() {
+                    if seen.insert(y) {
+                        work.push(y);
+                    }
+                }
+            }
+            (f, seen)
+        })
+        .collect();
+    let Module { funcs, locals, .. } = module;
+    for &g in bodies {
+        let FunctionKind::Local(lf) = &mut funcs.get_mut(g).kind else {
+            continue;
+        };
+        // One temporary local per parameter position and type, shared by the calls.
+        let mut temps: HashMap<(usize, ValType), LocalId> = HashMap::new();
+        let mut stack = vec![lf.entry_block()];
+        while let Some(seq) = stack.pop() {
+            let code = std::mem::take(&mut lf.block_mut(seq).instrs);
+            let mut out: Code = Vec::with_capacity(code.len());
+            for (instr, loc) in code {
+                crate::analysis::push_children(&instr, &mut stack);
+                let callee = match &instr {
+                    Instr::Call(c) => callees.get(&c.func).map(|x| (c.func, x)),
+                    _ => None,
+                };
+                let Some((f, (copy, params, block))) = callee else {
+                    out.push((instr, loc));
+                    continue;
+                };
+                if !reach[&f].contains(&g) {
+                    out.push((instr, loc));
+                    continue;
+                }
+                // The operands: the instructions that push them when each pushes one and
+                // reads nothing a call could change, else temporaries.
+                let n = params.len();
+                let pure = out.len() >= n
+                    && out[out.len() - n..]
+                        .iter()
+                        .all(|(i, _)| matches!(i, Instr::LocalGet(_) | Instr::Const(_)));
+                let args: Code = if pure {
+                    out.split_off(out.len() - n)
+                } else {
+                    let temps: Vec<LocalId> = (params.iter().enumerate())
+                        .map(|(j, t)| *temps.entry((j, *t)).or_insert_with(|| locals.add(*t)))
+                        .collect();
+                    out.extend(temps.iter().rev().map(|a| at(LocalSet { local: *a })));
+                    temps.iter().map(|a| at(LocalGet { local: *a })).collect()
+                };
+                out.push(at(GlobalGet { global: normal }));
+                let mut arm = |func: FunctionId| {
+                    let mut code = args.clone();
+                    code.push((Call { func }.into(), loc));
+                    let id = lf.builder_mut().dangling_instr_seq(*block).id();
+                    lf.block_mut(id).instrs = code;
+                    id
+                };
+                let consequent = arm(f);
+                let alternative = arm(*copy);
+                out.push((
+                    IfElse {
+                        consequent,
+                        alternative,
+                    }
+                    .into(),
+                    loc,
+                ));
+            }
+            lf.block_mut(seq).instrs = out;
+        }
+    }
 }
