@@ -39,18 +39,18 @@ pub fn compare(old: &Path, new: &Path) -> Result<String> {
     };
     let (old_sizes, new_sizes) = (sizes(old)?, sizes(new)?);
     let (old_times, new_times) = (times(old)?, times(new)?);
-    let mut out = String::new();
-    writeln!(
-        out,
-        "{:<12} {:<14} {:<16} {:>27}  {:>37}",
-        "program", "mode", "tool", "size ratio old -> new", "time ratio old -> new [range]"
-    )?;
-    let mut rows = 0;
+    let mut lines = vec![[
+        "program",
+        "mode",
+        "tool",
+        "size ratio old -> new",
+        "time ratio old -> new [range]",
+    ]
+    .map(String::from)];
     for (key, n) in &new_sizes {
         let Some(o) = old_sizes.get(key) else {
             continue;
         };
-        rows += 1;
         let size = if !o.resumes || !n.resumes {
             format!(
                 "{} -> {}",
@@ -69,18 +69,24 @@ pub fn compare(old: &Path, new: &Path) -> Result<String> {
             (Some(o), Some(n)) => time_change(o, n),
             _ => String::from("-"),
         };
-        writeln!(
-            out,
-            "{:<12} {:<14} {:<16} {size:>27}  {time}",
-            key.0, key.1, key.2
-        )?;
+        lines.push([key.0.clone(), key.1.clone(), key.2.clone(), size, time]);
     }
-    if rows == 0 {
+    if lines.len() == 1 {
         bail!(
             "{} and {} have no (program, mode, tool) in common",
             old.display(),
             new.display()
         );
+    }
+    // Columns as wide as their widest cell (a --tool name can be long); sizes right-aligned.
+    let width = |c: usize| lines.iter().map(|l| l[c].len()).max().unwrap_or(0);
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    let mut out = String::new();
+    for [program, mode, tool, size, time] in &lines {
+        writeln!(
+            out,
+            "{program:<w0$} {mode:<w1$} {tool:<w2$} {size:>w3$}  {time}"
+        )?;
     }
     Ok(out)
 }
@@ -189,6 +195,7 @@ pub(crate) mod tests {
                 size("a", "worst", "ours", 1500, true),
                 size("a", "list", "ours", 1200, true),
                 size("a", "worst", "binaryen-132", 1600, true),
+                size("a", "worst", "ours-with-a-long-tuning-name", 1500, true),
             ],
             &[
                 time("a", "worst", "ours", [19.0, 20.0, 21.0]),
@@ -203,6 +210,7 @@ pub(crate) mod tests {
                 size("a", "worst", "ours", 1350, true),
                 size("a", "list", "ours", 1200, false),
                 size("a", "worst", "binaryen-132", 1600, true),
+                size("a", "worst", "ours-with-a-long-tuning-name", 15000, true),
             ],
             &[
                 time("a", "worst", "ours", [14.0, 15.0, 15.5]),
@@ -227,6 +235,15 @@ pub(crate) mod tests {
         assert!(binaryen.contains("(+0.0%)"), "{binaryen}");
         assert!(binaryen.ends_with("SLOWER"), "{binaryen}");
         assert!(!text.contains("normal"), "{text}");
+        // The time column starts at one offset on every line, however long a tool's name or
+        // a size change's text.
+        let col = text.lines().next().unwrap().find("time ratio").unwrap();
+        for l in text.lines() {
+            assert!(
+                l[..col].ends_with("  ") && !l[col..].starts_with(' '),
+                "misaligned:\n{text}"
+            );
+        }
         let other = folder("other", &[size("b", "worst", "ours", 1, true)], &[]);
         assert!(compare(&old, &other).is_err());
     }
