@@ -306,7 +306,7 @@ pub(crate) fn enter_copy(lf: &mut LocalFunction, state: GlobalId, copy: Function
 ///
 /// Otherwise a rewind enters `$f`'s normal body, whose frame (the engine reserves all of it
 /// in the prologue) then stays under the copy's: two frames per paused level to rewind
-/// against one to run (`docs/transform.md`, "What the copy's extra frame costs"). Calls by
+/// against one to run (`docs/transform.md`, "A rewinding caller calls the copy"). Calls by
 /// the host and indirect calls still go through the normal body's entry.
 pub(crate) fn call_copies_directly(
     module: &mut Module,
